@@ -1,0 +1,63 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "./config/schema.js";
+import type { Engine } from "./engine/engine.js";
+import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
+import { Scheduler } from "./scheduler/scheduler.js";
+import { createHttpServer } from "./server/http.js";
+import { BlobStore } from "./store/blob-store.js";
+import { openDatabase } from "./store/database.js";
+import { ModelStore } from "./store/model-store.js";
+
+/** Everything a request handler may use; built once by buildApp and passed down. */
+export interface Services {
+  config: Config;
+  store: ModelStore;
+  scheduler: Scheduler;
+}
+
+export interface App {
+  http: FastifyInstance;
+  services: Services;
+  /** Stops accepting requests, unloads every model and closes the database. */
+  close(): Promise<void>;
+}
+
+/** Paths under AI_SERVER_HOME. */
+export function dataPaths(home: string): { blobs: string; database: string } {
+  return { blobs: path.join(home, "models", "blobs"), database: path.join(home, "ai-server.db") };
+}
+
+/** Opens the model store under `home` (used by the server and by the CLI when no server runs). */
+export async function openModelStore(home: string): Promise<{ store: ModelStore; close(): void }> {
+  const paths = dataPaths(home);
+  await mkdir(home, { recursive: true });
+  const blobs = await BlobStore.open(paths.blobs);
+  const db = openDatabase(paths.database);
+  return { store: new ModelStore(db, blobs), close: () => db.close() };
+}
+
+/** The composition root: builds every service and the HTTP server, without listening. */
+export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
+  const { store, close: closeStore } = await openModelStore(config.home);
+  const engine = overrides.engine ?? new LlamaCppEngine({ gpu: config.gpu });
+  const scheduler = new Scheduler(engine, store.blobs, {
+    defaultContextSize: config.contextLength,
+    defaultKeepAliveMs: config.keepAliveMs,
+    slotsPerModel: config.numParallel,
+    threads: config.threads,
+    maxQueue: config.maxQueue,
+  });
+  const services: Services = { config, store, scheduler };
+  const http = await createHttpServer(services);
+  return {
+    http,
+    services,
+    async close() {
+      await http.close();
+      await scheduler.close();
+      closeStore();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { parseDuration } from "../domain/duration.js";
+
+/**
+ * Every setting, in one place: environment variable, type, default and meaning. `loadConfig` reads them once at
+ * start-up; nothing else reads process.env.
+ */
+export const settings = {
+  host: {
+    env: "AI_SERVER_HOST",
+    description: "Address to listen on: host, host:port or http://host:port.",
+    schema: z.string().default("127.0.0.1:11434"),
+  },
+  home: {
+    env: "AI_SERVER_HOME",
+    description: "Directory holding all data (models, database). Nothing is written outside it.",
+    schema: z.string().default(defaultHome()),
+  },
+  threads: {
+    env: "AI_SERVER_THREADS",
+    description: "CPU threads per loaded model. Default: 1 on 2 cores (measured fastest), else half the cores.",
+    schema: z.coerce.number().int().min(1).max(1024).default(defaultThreads()),
+  },
+  gpu: {
+    env: "AI_SERVER_GPU",
+    description: 'GPU backend: "auto", "cuda", "vulkan", "metal" or "off".',
+    schema: z.enum(["auto", "cuda", "vulkan", "metal", "off"]).default("auto"),
+  },
+  contextLength: {
+    env: "AI_SERVER_CONTEXT_LENGTH",
+    description: "Default context window in tokens when a request sets no num_ctx (capped at the model's own).",
+    schema: z.coerce.number().int().min(64).max(1 << 20).default(4096),
+  },
+  keepAliveMs: {
+    env: "AI_SERVER_KEEP_ALIVE",
+    description: 'How long an idle model stays loaded: a duration ("5m", "1h30m"), seconds, or negative for ever.',
+    schema: z.string().default("5m").transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+        return z.NEVER;
+      }
+    }),
+  },
+  numParallel: {
+    env: "AI_SERVER_NUM_PARALLEL",
+    description: "Requests one loaded model serves at once (sequences in its context).",
+    schema: z.coerce.number().int().min(1).max(256).default(1),
+  },
+  maxQueue: {
+    env: "AI_SERVER_MAX_QUEUE",
+    description: "Requests that may wait for a busy model before new ones get 503.",
+    schema: z.coerce.number().int().min(0).max(1_000_000).default(512),
+  },
+  bodyLimitBytes: {
+    env: "AI_SERVER_BODY_LIMIT",
+    description: "Largest JSON request body in bytes (blob uploads are streamed and not limited by this).",
+    schema: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  },
+  origins: {
+    env: "AI_SERVER_ORIGINS",
+    description: "Extra CORS origins, comma separated (wildcards allowed); localhost origins are always allowed.",
+    schema: z.string().default("").transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean)),
+  },
+  logLevel: {
+    env: "AI_SERVER_LOG_LEVEL",
+    description: 'Log level: "fatal", "error", "warn", "info", "debug", "trace" or "silent".',
+    schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  },
+} as const;
+
+export type SettingName = keyof typeof settings;
+export type Config = { readonly [K in SettingName]: z.output<(typeof settings)[K]["schema"]> };
+
+function defaultHome(): string {
+  if (process.platform === "darwin") return path.join(os.homedir(), "Library", "Application Support", "ai-server");
+  if (process.platform === "win32") return path.join(process.env.LOCALAPPDATA ?? os.homedir(), "ai-server");
+  return path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "ai-server");
+}
+
+function defaultThreads(): number {
+  const cores = os.availableParallelism();
+  return cores <= 2 ? 1 : Math.ceil(cores / 2);
+}

@@ -1,0 +1,77 @@
+/** The shared vocabulary of a generation request; both protocol adapters map their wire format onto these. */
+
+export interface ToolCall {
+  /** Call id, when the protocol has one (OpenAI). */
+  id?: string;
+  name: string;
+  /** Always a parsed JSON object (Ollama sends objects, OpenAI strings: adapters convert). */
+  arguments: Record<string, unknown>;
+}
+
+export type Message =
+  | { role: "system"; content: string }
+  | { role: "user"; content: string; images?: string[] }
+  | { role: "assistant"; content: string; toolCalls?: ToolCall[]; thinking?: string }
+  | { role: "tool"; content: string; toolName?: string; toolCallId?: string };
+
+export type Role = Message["role"];
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments object. */
+  parameters?: Record<string, unknown>;
+}
+
+/** How the output must be shaped. */
+export type OutputFormat = { type: "text" } | { type: "json" } | { type: "json_schema"; schema: Record<string, unknown> };
+
+/** Sampling settings; an absent field means "engine default". */
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  /** Fixed seed for reproducible sampling; absent = random. */
+  seed?: number;
+  /** Maximum tokens to generate; absent or negative = until the context is full. */
+  maxTokens?: number;
+  /** Generation stops before any of these strings; they are not part of the output. */
+  stop?: string[];
+  repeatPenalty?: number;
+  /** How many recent tokens the penalties look at. */
+  repeatLastN?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+}
+
+/** Settings that change how the model is loaded (a different value means another loaded instance). */
+export interface LoadOptions {
+  /** Context window in tokens. */
+  contextSize?: number;
+}
+
+export interface ChatRequest {
+  messages: Message[];
+  tools?: ToolDefinition[];
+  format: OutputFormat;
+  sampling: SamplingOptions;
+}
+
+/** A plain completion: the prompt is either templated by the engine (as one user turn) or used as is (`raw`). */
+export interface CompletionRequest {
+  prompt: string;
+  /** Text after the insertion point (fill-in-the-middle); needs the `insert` capability. */
+  suffix?: string;
+  /** Skip the chat template. */
+  raw: boolean;
+  /** System prompt (templated mode only). */
+  system?: string;
+  /** Token ids returned by an earlier completion, prepended to this prompt (templated mode only). */
+  context?: number[];
+  /** Prompt template override with {{ .System }} / {{ .Prompt }} placeholders (templated mode only). */
+  template?: string;
+  format: OutputFormat;
+  sampling: SamplingOptions;
+}

@@ -1,0 +1,138 @@
+/**
+ * The error catalog. Every failure the server reports is one of these classes, each with a stable `code`
+ * (documented in docs/errors.md; a test keeps the two in step) and an HTTP status. The mapping to HTTP lives in
+ * one place (src/server/error-handler.ts); protocol adapters only choose the body shape.
+ */
+export abstract class AppError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Record<string, string> = {};
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request body or a field in it is malformed. */
+export class InvalidRequestError extends AppError {
+  readonly code = "invalid_request";
+  readonly status = 400;
+}
+
+/** The request body is larger than the configured limit. */
+export class PayloadTooLargeError extends AppError {
+  readonly code = "payload_too_large";
+  readonly status = 413;
+}
+
+/** A model name does not follow the naming rules. */
+export class InvalidModelNameError extends AppError {
+  readonly code = "invalid_model_name";
+  readonly status = 400;
+}
+
+/** No model by that name exists in the store. */
+export class ModelNotFoundError extends AppError {
+  readonly code = "model_not_found";
+  readonly status = 404;
+  constructor(readonly model: string) {
+    super(`model "${model}" not found, try pulling it first`);
+  }
+}
+
+/** No blob with that digest exists in the store. */
+export class BlobNotFoundError extends AppError {
+  readonly code = "blob_not_found";
+  readonly status = 404;
+  constructor(readonly digest: string) {
+    super(`blob ${digest} not found`);
+  }
+}
+
+/** Uploaded bytes do not hash to the digest the client named. */
+export class DigestMismatchError extends AppError {
+  readonly code = "digest_mismatch";
+  readonly status = 400;
+  constructor(readonly expected: string, readonly actual: string) {
+    super(`digest mismatch: expected ${expected}, got ${actual}`);
+  }
+}
+
+/** A file is not a GGUF model this server can load (bad magic, truncated, implausible header). */
+export class InvalidModelFileError extends AppError {
+  readonly code = "invalid_model_file";
+  readonly status = 400;
+}
+
+/** The model lacks a capability the request needs (tools, insert, thinking, …). */
+export class CapabilityError extends AppError {
+  readonly code = "unsupported_capability";
+  readonly status = 400;
+  constructor(readonly model: string, readonly capability: string) {
+    super(`"${model}" does not support ${capability}`);
+  }
+}
+
+/** The input does not fit in the model's context window. */
+export class ContextOverflowError extends AppError {
+  readonly code = "context_overflow";
+  readonly status = 400;
+}
+
+/** The model failed to load (engine error, out of memory, unsupported architecture). */
+export class ModelLoadError extends AppError {
+  readonly code = "model_load_failed";
+  readonly status = 500;
+}
+
+/** Output constrained by a JSON schema did not validate against that schema. */
+export class StructuredOutputError extends AppError {
+  readonly code = "structured_output_invalid";
+  readonly status = 500;
+}
+
+/** The engine failed while generating. */
+export class GenerationError extends AppError {
+  readonly code = "generation_failed";
+  readonly status = 500;
+}
+
+/** Too many requests are already waiting. */
+export class QueueFullError extends AppError {
+  readonly code = "queue_full";
+  readonly status = 503;
+  constructor(retryAfterSeconds: number) {
+    super("server busy, please try again.  maximum pending requests exceeded");
+    this.headers["retry-after"] = String(retryAfterSeconds);
+  }
+}
+
+/** The client went away or aborted the request. */
+export class RequestCancelledError extends AppError {
+  readonly code = "request_cancelled";
+  readonly status = 499;
+  constructor() {
+    super("request cancelled by client");
+  }
+}
+
+/** The route does not exist. */
+export class RouteNotFoundError extends AppError {
+  readonly code = "route_not_found";
+  readonly status = 404;
+}
+
+/** A bug: something that should be impossible happened. */
+export class InternalError extends AppError {
+  readonly code = "internal_error";
+  readonly status = 500;
+}
+
+/** Wraps anything thrown that is not an AppError, keeping the original as `cause`. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new InternalError(message, { cause: error });
+}

@@ -1,0 +1,44 @@
+/** What a model can do; the values are Ollama's `capabilities` strings. */
+export type Capability = "completion" | "tools" | "insert" | "embedding" | "vision" | "thinking";
+
+/** Facts read from a model file's header; the store keeps them so listing never re-reads the weights. */
+export interface ModelMetadata {
+  format: "gguf";
+  /** `general.architecture`, e.g. "llama". */
+  architecture: string;
+  /** Total number of weights. */
+  parameterCount: number;
+  /** Human form of parameterCount, e.g. "134.1M", "7.6B". */
+  parameterSize: string;
+  /** e.g. "Q8_0", "Q4_K_M", "F16". */
+  quantizationLevel: string;
+  /** Training context length in tokens (0 when unknown). */
+  contextLength: number;
+  embeddingLength: number;
+  /** Jinja chat template from the file, when it has one. */
+  chatTemplate?: string;
+  capabilities: Capability[];
+  /** Flattened header key/values; long arrays (vocabularies) are left out. */
+  modelInfo: Record<string, unknown>;
+}
+
+/** A named model in the store. */
+export interface ModelRecord {
+  /** Display name, normalised: "name:tag", "namespace/name:tag" or "host/namespace/name:tag". */
+  name: string;
+  /** sha256 hex of the manifest. */
+  digest: string;
+  /** sha256 hex of the weights blob. */
+  modelDigest: string;
+  /** Size of the weights in bytes. */
+  size: number;
+  /** Prompt template override (Ollama's TEMPLATE). */
+  template?: string;
+  /** Default system prompt (Ollama's SYSTEM). */
+  system?: string;
+  /** Default options (Ollama's PARAMETER lines), by Ollama option name. */
+  parameters: Record<string, unknown>;
+  license?: string;
+  metadata: ModelMetadata;
+  modifiedAt: Date;
+}

@@ -1,0 +1,43 @@
+import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
+import type { EmbedRequest, EmbedResult } from "../domain/embedding.js";
+import type { GenerationEvent } from "../domain/generation.js";
+
+/**
+ * An inference engine. The scheduler sees only this interface, so an in-process engine and an out-of-process
+ * runner are interchangeable. Engines translate their own failures into AppErrors.
+ */
+export interface Engine {
+  readonly name: string;
+  /** Loads a model; the returned handle serves requests until `unload`. Honours `signal` while loading. */
+  load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel>;
+  /** Releases everything the engine holds (call after every model is unloaded). */
+  close(): Promise<void>;
+}
+
+export interface LoadSpec {
+  /** Path of the GGUF file. */
+  modelPath: string;
+  /** Context window per sequence, in tokens. */
+  contextSize: number;
+  /** Sequences served at once (parallel slots). */
+  slots: number;
+  /** CPU threads for this model. */
+  threads: number;
+}
+
+export interface LoadedModel {
+  readonly spec: LoadSpec;
+  /** Bytes the model and its context take in RAM and VRAM. */
+  readonly memory: { ram: number; vram: number };
+  /**
+   * Answers a conversation. The stream ends with exactly one `done` event; aborting `signal` ends it early
+   * (the stream then ends with `done` and whatever was generated, or throws RequestCancelledError before any output).
+   * At most `spec.slots` calls (of chat, complete and embed together) may run at once.
+   */
+  chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
+  /** Continues a prompt (templated as one user turn unless `raw`); same contract as chat. */
+  complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
+  embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  /** Frees every byte the model holds. Safe to call twice. */
+  unload(): Promise<void>;
+}

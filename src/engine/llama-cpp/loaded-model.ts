@@ -1,0 +1,261 @@
+import {
+  LlamaChat,
+  LlamaCompletion,
+  resolveChatWrapper,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type LlamaText,
+  type Token,
+} from "node-llama-cpp";
+import type { ChatRequest, CompletionRequest, OutputFormat } from "../../domain/chat.js";
+import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
+import { ContextOverflowError, InternalError, RequestCancelledError } from "../../domain/errors.js";
+import type { FinishReason, GenerationEvent } from "../../domain/generation.js";
+import type { LoadedModel, LoadSpec } from "../engine.js";
+import { EventStream } from "../event-stream.js";
+import { renderPromptTemplate } from "../prompt-template.js";
+import { validateStructuredOutput } from "../structured-output.js";
+import { toChatHistory, toFunctions } from "./chat-history.js";
+import { fromLlamaError } from "./errors.js";
+import { toLlamaSampling } from "./sampling.js";
+import { disposeWithTimeout } from "./dispose.js";
+import { Mutex } from "./mutex.js";
+
+type StopReason = "eogToken" | "stopGenerationTrigger" | "functionCalls" | "maxTokens" | "abort" | "customStopTrigger";
+
+/**
+ * One model loaded by node-llama-cpp: a context holding `spec.slots` sequences (served together in one batch by
+ * node-llama-cpp) and, created on first use, an embedding context. The caller (the scheduler) never runs more than
+ * `spec.slots` requests at once; each takes a free sequence, whose KV cache keeps its last prompt so a follow-up
+ * that shares the prefix is not re-read.
+ */
+export class LlamaCppModel implements LoadedModel {
+  private readonly freeSequences: LlamaContextSequence[];
+  private readonly chatWrapper: ChatWrapper;
+  private embedding?: Promise<LlamaEmbeddingContext>;
+  private readonly embedLock = new Mutex();
+  private unloading?: Promise<void>;
+
+  constructor(
+    readonly spec: LoadSpec,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+  ) {
+    this.freeSequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
+    this.chatWrapper = resolveChatWrapper(model);
+  }
+
+  get memory(): { ram: number; vram: number } {
+    const total = this.model.size + this.context.stateSize;
+    const onGpu = this.model.gpuLayers > 0 && this.llama.gpu !== false;
+    return onGpu ? { ram: 0, vram: total } : { ram: total, vram: 0 };
+  }
+
+  chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
+    return this.generate(signal, request.format, async (sequence, hooks) => {
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+      try {
+        const tools = request.tools ?? [];
+        const common = { ...hooks, ...toLlamaSampling(request.sampling, this.generationLimit()) };
+        const result =
+          tools.length > 0
+            ? await chat.generateResponse(toChatHistory(request.messages), { ...common, functions: toFunctions(tools) })
+            : await chat.generateResponse(toChatHistory(request.messages), { ...common, ...(await this.grammarFor(request.format)) });
+        const calls = (result.functionCalls ?? []).map((c) => ({ name: c.functionName, arguments: asObject(c.params) }));
+        return { text: result.response, stopReason: result.metadata.stopReason, calls };
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
+    return this.generate(signal, request.format, async (sequence, hooks) => {
+      const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+      try {
+        const sampling = toLlamaSampling(request.sampling, this.generationLimit());
+        const grammar = await this.grammarFor(request.format);
+        if (request.suffix !== undefined && request.suffix !== "") {
+          if (!completion.infillSupported) throw new InternalError("infill requested from a model without infill tokens");
+          const result = await completion.generateInfillCompletionWithMeta(request.prompt, request.suffix, { ...hooks, ...sampling, ...grammar });
+          return { text: result.response, stopReason: result.metadata.stopReason, calls: [] };
+        }
+        const { tokens, stopTriggers } = this.completionInput(request);
+        const triggers = [...(sampling.customStopTriggers ?? []), ...stopTriggers];
+        const result = await completion.generateCompletionWithMeta(tokens, {
+          ...hooks,
+          ...sampling,
+          ...grammar,
+          ...(triggers.length > 0 && { customStopTriggers: triggers }),
+        });
+        return { text: result.response, stopReason: result.metadata.stopReason, calls: [], promptTokens: tokens, wantContext: !request.raw };
+      } finally {
+        completion.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    if (request.inputs.length === 0) return { embeddings: [], promptTokens: 0 };
+    this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.spec.contextSize, threads: this.spec.threads });
+    const context = await this.embedding.catch((error: unknown) => {
+      this.embedding = undefined;
+      throw fromLlamaError(error, "load");
+    });
+    return this.embedLock.run(async () => {
+      const embeddings: number[][] = [];
+      let promptTokens = 0;
+      for (const input of request.inputs) {
+        if (signal.aborted) throw new RequestCancelledError();
+        let tokens = this.model.tokenize(input);
+        if (tokens.length > this.spec.contextSize) {
+          if (!request.truncate) {
+            throw new ContextOverflowError(`input of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
+          }
+          tokens = tokens.slice(0, this.spec.contextSize);
+        }
+        promptTokens += tokens.length;
+        const { vector } = await context.getEmbeddingFor(tokens).catch((error: unknown) => {
+          throw fromLlamaError(error, "generate");
+        });
+        embeddings.push(normalise([...vector], request.dimensions));
+      }
+      return { embeddings, promptTokens };
+    });
+  }
+
+  unload(): Promise<void> {
+    this.unloading ??= (async () => {
+      const embedding = await this.embedding?.catch(() => undefined);
+      if (embedding) await disposeWithTimeout(() => embedding.dispose(), "embedding context");
+      await disposeWithTimeout(() => this.context.dispose(), "context");
+      await disposeWithTimeout(() => this.model.dispose(), "model");
+    })();
+    return this.unloading;
+  }
+
+  /** Tokens generated at most per request: what the context can hold. */
+  private generationLimit(): number {
+    return this.spec.contextSize;
+  }
+
+  private async grammarFor(format: OutputFormat): Promise<{ grammar?: LlamaGrammar }> {
+    try {
+      if (format.type === "json") return { grammar: await this.llama.getGrammarFor("json") };
+      if (format.type === "json_schema") return { grammar: await this.llama.createGrammarForJsonSchema(format.schema as never) };
+      return {};
+    } catch (error) {
+      throw fromLlamaError(error, "generate");
+    }
+  }
+
+  /** The prompt as tokens: raw, rendered with a template override, or rendered by the model's chat template. */
+  private completionInput(request: CompletionRequest): { tokens: Token[]; stopTriggers: LlamaText[] } {
+    const context = request.context ?? [];
+    if (request.raw) return { tokens: this.model.tokenize(request.prompt, true), stopTriggers: [] };
+    if (request.template !== undefined) {
+      const text = renderPromptTemplate(request.template, { Prompt: request.prompt, ...(request.system !== undefined && { System: request.system }) });
+      return { tokens: [...context, ...this.model.tokenize(text, true)] as Token[], stopTriggers: [] };
+    }
+    const state = this.chatWrapper.generateContextState({
+      chatHistory: toChatHistory([
+        ...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []),
+        { role: "user", content: request.prompt },
+      ]),
+    });
+    return { tokens: [...context, ...state.contextText.tokenize(this.model.tokenizer)] as Token[], stopTriggers: state.stopGenerationTriggers };
+  }
+
+  /**
+   * Runs one generation on a free sequence and turns its callbacks into a GenerationEvent stream, with usage
+   * measured from the sequence's token meter and wall-clock time split at the first generated token.
+   */
+  private generate(
+    signal: AbortSignal,
+    format: OutputFormat,
+    run: (sequence: LlamaContextSequence, hooks: Hooks) => Promise<RunResult>,
+  ): AsyncIterable<GenerationEvent> {
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const stream = new EventStream<GenerationEvent>(() => abort.abort());
+    const sequence = this.freeSequences.pop();
+    if (!sequence) {
+      stream.fail(new InternalError("no free sequence: more requests than slots reached the model"));
+      return stream;
+    }
+    const start = process.hrtime.bigint();
+    let firstToken: bigint | undefined;
+    const generated: Token[] = [];
+    const meterBefore = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
+    const hooks: Hooks = {
+      signal: abort.signal,
+      stopOnAbortSignal: true,
+      onToken: (tokens) => {
+        firstToken ??= process.hrtime.bigint();
+        generated.push(...tokens);
+      },
+      onTextChunk: (text) => {
+        if (text !== "") stream.push({ type: "text", text });
+      },
+    };
+    run(sequence, hooks)
+      .then((result) => {
+        if (result.stopReason !== "maxTokens" && result.stopReason !== "abort") validateStructuredOutput(result.calls.length > 0 ? { type: "text" } : format, result.text);
+        for (const call of result.calls) stream.push({ type: "tool_call", call });
+        const end = process.hrtime.bigint();
+        const split = firstToken ?? end;
+        const reason: FinishReason = result.stopReason === "maxTokens" ? "length" : "stop";
+        stream.push({
+          type: "done",
+          reason,
+          usage: {
+            promptTokens: sequence.tokenMeter.usedInputTokens - meterBefore.input,
+            completionTokens: sequence.tokenMeter.usedOutputTokens - meterBefore.output,
+            promptDurationNs: Number(split - start),
+            evalDurationNs: Number(end - split),
+          },
+          ...(result.wantContext && result.promptTokens && { context: [...result.promptTokens, ...generated] }),
+        });
+        stream.end();
+      })
+      .catch((error: unknown) => stream.fail(signal.aborted ? new RequestCancelledError() : fromLlamaError(error, "generate")))
+      .finally(() => {
+        signal.removeEventListener("abort", onAbort);
+        this.freeSequences.push(sequence);
+      });
+    return stream;
+  }
+}
+
+interface Hooks {
+  signal: AbortSignal;
+  stopOnAbortSignal: true;
+  onToken: (tokens: Token[]) => void;
+  onTextChunk: (text: string) => void;
+}
+
+interface RunResult {
+  text: string;
+  stopReason: StopReason;
+  calls: { name: string; arguments: Record<string, unknown> }[];
+  promptTokens?: Token[];
+  wantContext?: boolean;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** L2-normalises a vector, after keeping only its first `dimensions` values when asked. */
+function normalise(vector: number[], dimensions?: number): number[] {
+  const kept = dimensions !== undefined && dimensions > 0 ? vector.slice(0, dimensions) : vector;
+  const norm = Math.sqrt(kept.reduce((sum, v) => sum + v * v, 0));
+  return norm > 0 ? kept.map((v) => v / norm) : kept;
+}

@@ -1,0 +1,120 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { BlobNotFoundError, DigestMismatchError, InvalidRequestError } from "../domain/errors.js";
+
+const DIGEST = /^sha256[:-]([0-9a-f]{64})$/;
+const TEMP_PREFIX = ".partial-";
+
+/** Parses "sha256:<hex>" (or Ollama's file form "sha256-<hex>") and returns the canonical "sha256:<hex>". */
+export function parseDigest(value: string): string {
+  const match = DIGEST.exec(value);
+  if (!match) throw new InvalidRequestError(`invalid digest "${value}": expected sha256:<64 hex digits>`);
+  return `sha256:${match[1]}`;
+}
+
+/**
+ * Content-addressed file store: each blob lives at `<dir>/sha256-<hex>` and is only ever written through a temp
+ * file that is hashed while written, fsynced, verified and then renamed into place. A reader therefore never sees
+ * a partial or unverified blob, and a crash leaves at most a temp file, which `open` removes.
+ */
+export class BlobStore {
+  private constructor(readonly dir: string) {}
+
+  static async open(dir: string): Promise<BlobStore> {
+    await mkdir(dir, { recursive: true });
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(TEMP_PREFIX)) await rm(path.join(dir, name), { force: true });
+    }
+    return new BlobStore(dir);
+  }
+
+  /** The path a blob lives at (whether or not it exists). The digest is validated, so no path escapes `dir`. */
+  pathOf(digest: string): string {
+    return path.join(this.dir, parseDigest(digest).replace(":", "-"));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.sizeOf(digest)) !== undefined;
+  }
+
+  async sizeOf(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(digest))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Like pathOf, but throws BlobNotFoundError when the blob is absent. */
+  async require(digest: string): Promise<string> {
+    if (!(await this.has(digest))) throw new BlobNotFoundError(parseDigest(digest));
+    return this.pathOf(digest);
+  }
+
+  /**
+   * Stores a stream's bytes. When `expected` is given and the bytes hash to something else, nothing is stored and
+   * DigestMismatchError is thrown. Resolves to the digest and size of what was stored.
+   */
+  async write(source: Readable, expected?: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
+    const want = expected === undefined ? undefined : parseDigest(expected);
+    const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+    const hash = createHash("sha256");
+    let size = 0;
+    const hasher = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, hasher, createWriteStream(temp, { flags: "wx" }), signal ? { signal } : {});
+      const digest = `sha256:${hash.digest("hex")}`;
+      if (want !== undefined && digest !== want) throw new DigestMismatchError(want, digest);
+      await fsync(temp);
+      await rename(temp, this.pathOf(digest));
+      await fsyncDir(this.dir);
+      return { digest, size };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /** Copies a local file into the store. */
+  async importFile(file: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
+    return this.write(createReadStream(file), undefined, signal);
+  }
+
+  async remove(digest: string): Promise<void> {
+    await rm(this.pathOf(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.dir);
+    return names.filter((n) => DIGEST.test(n)).map((n) => n.replace("-", ":"));
+  }
+}
+
+async function fsync(file: string): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems cannot sync a directory; the rename is still atomic.
+  } finally {
+    await handle.close();
+  }
+}

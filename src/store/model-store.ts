@@ -1,0 +1,128 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { ModelNotFoundError } from "../domain/errors.js";
+import type { ModelMetadata, ModelRecord } from "../domain/model.js";
+import { normalizeModelName } from "../domain/model-name.js";
+import { modelMetadataFrom } from "../gguf/model-metadata.js";
+import { readGguf } from "../gguf/read-gguf.js";
+import type { BlobStore } from "./blob-store.js";
+import type { Db } from "./database.js";
+
+/** What a model is made of; stored as JSON, its sha256 is the model's digest. */
+const manifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  model: z.object({ digest: z.string(), size: z.number() }),
+  template: z.string().optional(),
+  system: z.string().optional(),
+  license: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()),
+  metadata: z.custom<ModelMetadata>((v) => typeof v === "object" && v !== null),
+});
+type Manifest = z.infer<typeof manifestSchema>;
+
+export interface CreateModelInput {
+  name: string;
+  /** Digest of a GGUF blob already in the blob store. */
+  modelDigest: string;
+  template?: string;
+  system?: string;
+  license?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/**
+ * Names → manifests, in SQLite (each change is one transaction, so it is atomic and durable), over a BlobStore.
+ * A model is only recorded after its weights blob has been read and validated as GGUF.
+ */
+export class ModelStore {
+  constructor(private readonly db: Db, readonly blobs: BlobStore) {}
+
+  get(name: string): ModelRecord | undefined {
+    const row = this.db.prepare("SELECT name, digest, manifest, modified_at FROM models WHERE name = ?").get(normalizeModelName(name));
+    return row === undefined ? undefined : toRecord(rowSchema.parse(row));
+  }
+
+  /** Like get, but throws ModelNotFoundError. */
+  require(name: string): ModelRecord {
+    const record = this.get(name);
+    if (!record) throw new ModelNotFoundError(name);
+    return record;
+  }
+
+  list(): ModelRecord[] {
+    const rows = this.db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC").all();
+    return rows.map((row) => toRecord(rowSchema.parse(row)));
+  }
+
+  /**
+   * Validates the blob as a GGUF model and records the model under `name`, replacing any model of that name.
+   * Throws InvalidModelFileError (nothing changes) when the blob is not a loadable GGUF.
+   */
+  async create(input: CreateModelInput): Promise<ModelRecord> {
+    const name = normalizeModelName(input.name);
+    const file = await this.blobs.require(input.modelDigest);
+    const gguf = await readGguf(file);
+    const manifest: Manifest = {
+      schemaVersion: 1,
+      model: { digest: input.modelDigest, size: gguf.fileSize },
+      ...(input.template !== undefined && { template: input.template }),
+      ...(input.system !== undefined && { system: input.system }),
+      ...(input.license !== undefined && { license: input.license }),
+      parameters: input.parameters ?? {},
+      metadata: modelMetadataFrom(gguf),
+    };
+    const replaced = this.get(name);
+    this.put(name, manifest);
+    if (replaced) await this.releaseBlob(replaced.modelDigest);
+    return this.require(name);
+  }
+
+  /** Records `destination` as a second name for the model `source`. */
+  copy(source: string, destination: string): void {
+    const from = this.require(source);
+    const manifest = this.db.prepare("SELECT manifest FROM models WHERE name = ?").pluck().get(from.name);
+    this.put(normalizeModelName(destination), manifestSchema.parse(JSON.parse(String(manifest))));
+  }
+
+  /** Removes the name, then its weights unless another model uses them. */
+  async delete(name: string): Promise<void> {
+    const record = this.require(name);
+    this.db.prepare("DELETE FROM models WHERE name = ?").run(record.name);
+    await this.releaseBlob(record.modelDigest);
+  }
+
+  /** Deletes a blob once no model references it. (Blobs uploaded for a create that has not happened yet are kept.) */
+  private async releaseBlob(digest: string): Promise<void> {
+    if (!this.list().some((m) => m.modelDigest === digest)) await this.blobs.remove(digest);
+  }
+
+  private put(name: string, manifest: Manifest): void {
+    const json = JSON.stringify(manifest);
+    const digest = createHash("sha256").update(json).digest("hex");
+    this.db
+      .prepare(
+        `INSERT INTO models (name, digest, manifest, modified_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET name = excluded.name, digest = excluded.digest,
+           manifest = excluded.manifest, modified_at = excluded.modified_at`,
+      )
+      .run(name, digest, json, Date.now());
+  }
+}
+
+const rowSchema = z.object({ name: z.string(), digest: z.string(), manifest: z.string(), modified_at: z.number() });
+
+function toRecord(row: z.infer<typeof rowSchema>): ModelRecord {
+  const manifest = manifestSchema.parse(JSON.parse(row.manifest));
+  return {
+    name: row.name,
+    digest: row.digest,
+    modelDigest: manifest.model.digest,
+    size: manifest.model.size,
+    ...(manifest.template !== undefined && { template: manifest.template }),
+    ...(manifest.system !== undefined && { system: manifest.system }),
+    ...(manifest.license !== undefined && { license: manifest.license }),
+    parameters: manifest.parameters,
+    metadata: manifest.metadata,
+    modifiedAt: new Date(row.modified_at),
+  };
+}
