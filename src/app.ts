@@ -1,14 +1,11 @@
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
 import type { Engine } from "./engine/engine.js";
 import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createHttpServer } from "./server/http.js";
-import { BlobStore } from "./store/blob-store.js";
-import { openDatabase } from "./store/database.js";
-import { ModelStore } from "./store/model-store.js";
+import type { ModelStore } from "./store/model-store.js";
+import { openModelStore } from "./store/open-store.js";
 
 /** Everything a request handler may use; built once by buildApp and passed down. */
 export interface Services {
@@ -22,20 +19,6 @@ export interface App {
   services: Services;
   /** Stops accepting requests, unloads every model and closes the database. */
   close(): Promise<void>;
-}
-
-/** Paths under AI_SERVER_HOME. */
-export function dataPaths(home: string): { blobs: string; database: string } {
-  return { blobs: path.join(home, "models", "blobs"), database: path.join(home, "ai-server.db") };
-}
-
-/** Opens the model store under `home` (used by the server and by the CLI when no server runs). */
-export async function openModelStore(home: string): Promise<{ store: ModelStore; close(): void }> {
-  const paths = dataPaths(home);
-  await mkdir(home, { recursive: true });
-  const blobs = await BlobStore.open(paths.blobs);
-  const db = openDatabase(paths.database);
-  return { store: new ModelStore(db, blobs), close: () => db.close() };
 }
 
 /** The composition root: builds every service and the HTTP server, without listening. */

@@ -1,4 +1,4 @@
-import { openModelStore } from "../app.js";
+import { openModelStore } from "../store/open-store.js";
 import { loadConfig, parseListenAddress } from "../config/load.js";
 
 

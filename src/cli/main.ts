@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { serve } from "../main.js";
 import { version } from "../version.js";
 import { clientFor } from "./client.js";
 import { createModel } from "./create.js";
@@ -9,7 +8,7 @@ const program = new Command()
   .description("Self-hosted LLM inference server with Ollama- and OpenAI-compatible APIs.\nSettings come from AI_SERVER_* environment variables (see the README).")
   .version(version);
 
-program.command("serve", { isDefault: true }).description("start the server (AI_SERVER_HOST, default 127.0.0.1:11434)").action(serve);
+program.command("serve", { isDefault: true }).description("start the server (AI_SERVER_HOST, default 127.0.0.1:11434)").action(async () => (await import("../main.js")).serve());
 
 program
   .command("create")

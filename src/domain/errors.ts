@@ -118,6 +118,12 @@ export class RequestCancelledError extends AppError {
   }
 }
 
+/** The Host header names a host this server does not answer for (DNS-rebinding protection). */
+export class ForbiddenHostError extends AppError {
+  readonly code = "forbidden_host";
+  readonly status = 403;
+}
+
 /** The route does not exist. */
 export class RouteNotFoundError extends AppError {
   readonly code = "route_not_found";

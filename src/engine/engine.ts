@@ -10,6 +10,8 @@ export interface Engine {
   readonly name: string;
   /** Loads a model; the returned handle serves requests until `unload`. Honours `signal` while loading. */
   load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel>;
+  /** What loading `spec` would take, estimated from the file's header without loading it. */
+  estimateMemory(spec: LoadSpec): Promise<MemoryEstimate>;
   /** Releases everything the engine holds (call after every model is unloaded). */
   close(): Promise<void>;
 }
@@ -25,10 +27,16 @@ export interface LoadSpec {
   threads: number;
 }
 
+/** Bytes a model and its context need (or take), split by where they live. */
+export interface MemoryEstimate {
+  ram: number;
+  vram: number;
+}
+
 export interface LoadedModel {
   readonly spec: LoadSpec;
   /** Bytes the model and its context take in RAM and VRAM. */
-  readonly memory: { ram: number; vram: number };
+  readonly memory: MemoryEstimate;
   /**
    * Answers a conversation. The stream ends with exactly one `done` event; aborting `signal` ends it early
    * (the stream then ends with `done` and whatever was generated, or throws RequestCancelledError before any output).

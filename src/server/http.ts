@@ -3,7 +3,9 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Services } from "../app.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { handleError, handleNotFound } from "./error-handler.js";
+import { hostChecker } from "./host-check.js";
 import { isAllowedOrigin } from "./origins.js";
+import { parseListenAddress } from "../config/load.js";
 
 /** Builds the Fastify instance: logging, CORS, error mapping, then the protocol adapters, in that order. */
 export async function createHttpServer(services: Services): Promise<FastifyInstance> {
@@ -17,6 +19,8 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   });
   http.setErrorHandler(handleError);
   http.setNotFoundHandler(handleNotFound);
+  const checkHost = hostChecker(parseListenAddress(config.host).host);
+  http.addHook("onRequest", async (request) => checkHost(request.headers.host));
   await http.register(cors, {
     origin: (origin, callback) => callback(null, origin === undefined || isAllowedOrigin(origin, config.origins)),
     methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],

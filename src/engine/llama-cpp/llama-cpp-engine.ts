@@ -1,7 +1,7 @@
 import os from "node:os";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaGpuType } from "node-llama-cpp";
+import { getLlama, GgufInsights, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaGpuType } from "node-llama-cpp";
 import { RequestCancelledError } from "../../domain/errors.js";
-import type { Engine, LoadedModel, LoadSpec } from "../engine.js";
+import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js";
 import { readGguf } from "../../gguf/read-gguf.js";
 import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
@@ -65,6 +65,20 @@ export class LlamaCppEngine implements Engine {
       await disposeWithTimeout(() => model.dispose(), "model");
       throw fromLlamaError(error, "load");
     }
+  }
+
+  async estimateMemory(spec: LoadSpec): Promise<MemoryEstimate> {
+    await readGguf(spec.modelPath);
+    const llama = await this.runtime();
+    const insights = await GgufInsights.from(await readGgufFileInfo(spec.modelPath, { logWarnings: false }), llama);
+    const gpuLayers = llama.gpu === false ? 0 : insights.totalLayers;
+    const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers });
+    const context = await insights.estimateContextResourceRequirementsV2({
+      contextSize: spec.contextSize * spec.slots,
+      sequences: spec.slots,
+      modelGpuLayers: gpuLayers,
+    });
+    return { ram: model.cpuRam + context.cpuRam, vram: model.gpuVram + context.gpuVram };
   }
 
   async close(): Promise<void> {

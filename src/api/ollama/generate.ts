@@ -1,0 +1,47 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Services } from "../../app.js";
+import { clientSignal } from "../../server/abort.js";
+import {
+  checkCapabilities,
+  collectGenerate,
+  effectiveOptions,
+  generateDoneChunk,
+  generateNeeds,
+  generateTextChunk,
+  toCompletionRequest,
+  toKeepAliveMs,
+  toLoadOptions,
+  type GenerateChunk,
+} from "./mapping.js";
+import { respond } from "./ndjson.js";
+import { just, loadOrUnload, streamOnModel, type RunEvent, type RunSpec } from "./run-model.js";
+import { generateSchema, parseBody, requestedModel } from "./schemas.js";
+
+/** POST /api/generate: a completion; an empty prompt only loads (or, with keep_alive 0, unloads) the model. */
+export async function generate(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const startedNs = process.hrtime.bigint();
+  const body = parseBody(generateSchema, request.body);
+  const model = requestedModel(body);
+  const record = services.store.require(model);
+  checkCapabilities(model, record.metadata.capabilities, generateNeeds(body));
+  const options = effectiveOptions(record.parameters, body.options);
+  const completion = toCompletionRequest(body, record, options);
+  const keepAliveMs = toKeepAliveMs(body.keep_alive);
+  const stream = body.stream ?? true;
+  const spec: RunSpec = { record, ...toLoadOptions(options), signal: clientSignal(reply), startedNs };
+  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
+
+  if (completion.prompt === "" && completion.suffix === undefined) {
+    const outcome = await loadOrUnload(services.scheduler, spec);
+    return respond(reply, stream, just(generateDoneChunk(model, outcome, false, new Date())), collectGenerate);
+  }
+  const events = streamOnModel(services.scheduler, spec, (loaded, signal) => loaded.complete(completion, signal));
+  return respond(reply, stream, generateChunks(model, events, !completion.raw), collectGenerate);
+}
+
+async function* generateChunks(model: string, events: AsyncIterable<RunEvent>, withContext: boolean): AsyncGenerator<GenerateChunk> {
+  for await (const event of events) {
+    if (event.type === "text" && event.text !== "") yield generateTextChunk(model, event.text, new Date());
+    else if (event.type === "done") yield generateDoneChunk(model, event.outcome, withContext, new Date());
+  }
+}

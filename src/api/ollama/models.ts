@@ -1,0 +1,37 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Services } from "../../app.js";
+import { toPsModel, toShowResponse, toTagsModel } from "./model-mapping.js";
+import { copySchema, deleteSchema, parseBody, requestedModel, showSchema } from "./schemas.js";
+
+/** GET /api/tags: every model in the store, newest first. */
+export async function listModels(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  return reply.send({ models: services.store.list().map(toTagsModel) });
+}
+
+/** POST /api/show: one model's details, parameters, template and header metadata. */
+export async function showModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const body = parseBody(showSchema, request.body);
+  const record = services.store.require(requestedModel(body));
+  return reply.send(toShowResponse(record, services.store.blobs.pathOf(record.modelDigest)));
+}
+
+/** GET /api/ps: loaded models, with our `active` / `queued` request counts. */
+export async function listRunning(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const now = new Date();
+  return reply.send({ models: services.scheduler.running().map((running) => toPsModel(running, now)) });
+}
+
+/** POST /api/copy: `destination` becomes another name for `source`. 200 with an empty body. */
+export async function copyModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { source, destination } = parseBody(copySchema, request.body);
+  services.store.copy(source, destination);
+  return reply.status(200).send();
+}
+
+/** DELETE /api/delete (JSON body): removes the name, unloading the model once its current requests finish. */
+export async function deleteModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const record = services.store.require(requestedModel(parseBody(deleteSchema, request.body)));
+  await services.scheduler.unload(record);
+  await services.store.delete(record.name);
+  return reply.status(200).send();
+}

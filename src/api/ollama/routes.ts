@@ -1,0 +1,60 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { Services } from "../../app.js";
+import { InvalidRequestError } from "../../domain/errors.js";
+import { blobExists, streamRawBodies, uploadBlob } from "./blobs.js";
+import { chat } from "./chat.js";
+import { createModel } from "./create.js";
+import { embed, embeddings } from "./embed.js";
+import { generate } from "./generate.js";
+import { copyModel, deleteModel, listModels, listRunning, showModel } from "./models.js";
+
+/** The Ollama release whose API we match; clients gate features on it. */
+export const OLLAMA_VERSION = "0.12.0";
+
+type Handler = (services: Services, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
+
+/**
+ * Ollama's native API. Every GET route also answers HEAD (Fastify's exposeHeadRoutes). Errors thrown by handlers
+ * reach the server's one error handler, which answers `{"error": "…"}` with the error's status.
+ */
+export function ollamaRoutes(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    acceptJsonWhateverTheContentType(app);
+    const on = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(services, request, reply);
+
+    app.get("/", async (_request, reply) => reply.type("text/plain; charset=utf-8").send("Ollama is running"));
+    app.get("/api/version", async () => ({ version: OLLAMA_VERSION }));
+    app.get("/api/tags", on(listModels));
+    app.post("/api/show", on(showModel));
+    app.get("/api/ps", on(listRunning));
+    app.post("/api/generate", on(generate));
+    app.post("/api/chat", on(chat));
+    app.post("/api/embed", on(embed));
+    app.post("/api/embeddings", on(embeddings));
+    app.post("/api/create", on(createModel));
+    app.post("/api/copy", on(copyModel));
+    app.delete("/api/delete", on(deleteModel));
+    await app.register(async (raw) => {
+      streamRawBodies(raw);
+      raw.head("/api/blobs/:digest", on(blobExists));
+      raw.post("/api/blobs/:digest", on(uploadBlob));
+    });
+  };
+}
+
+/**
+ * Bodies are JSON whatever the Content-Type says: `curl -d` sends application/x-www-form-urlencoded and Ollama
+ * parses it as JSON anyway. Parsing keeps Fastify's body limit and its prototype-poisoning checks.
+ */
+function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (request, raw, done) => {
+    const body = typeof raw === "string" ? raw : raw.toString("utf8");
+    parseJson(request, body, (error, value) => {
+      if (!error) done(null, value);
+      else if (body.trim() === "") done(new InvalidRequestError("missing request body"));
+      else done(new InvalidRequestError("invalid JSON in request body"));
+    });
+  });
+}

@@ -1,0 +1,97 @@
+import type { GenerationEvent } from "../../domain/generation.js";
+import type { ModelRecord } from "../../domain/model.js";
+import type { Lease, Scheduler } from "../../scheduler/scheduler.js";
+import type { Outcome } from "./mapping.js";
+
+/** One request's claim on a model: which model, how it must be loaded, and the client's signal. */
+export interface RunSpec {
+  record: ModelRecord;
+  contextSize?: number;
+  keepAliveMs?: number;
+  /** Fires when the client goes away; it reaches the scheduler queue and the engine. */
+  signal: AbortSignal;
+  /** process.hrtime.bigint() when the request arrived (for total_duration). */
+  startedNs: bigint;
+}
+
+/** An engine event, with the final `done` turned into a timed Outcome. */
+export type RunEvent = Exclude<GenerationEvent, { type: "done" }> | { type: "done"; outcome: Outcome };
+
+type LoadedModel = Lease["model"];
+
+/**
+ * Leases a slot on the model, runs `generate` on it and yields its events. The lease is released however the
+ * stream ends: completed, failed, or closed early by a departed client.
+ */
+export async function* streamOnModel(
+  scheduler: Scheduler,
+  spec: RunSpec,
+  generate: (model: LoadedModel, signal: AbortSignal) => AsyncIterable<GenerationEvent>,
+): AsyncGenerator<RunEvent> {
+  const { lease, loadDurationNs } = await acquire(scheduler, spec);
+  try {
+    for await (const event of generate(lease.model, spec.signal)) {
+      if (event.type !== "done") {
+        yield event;
+        continue;
+      }
+      const outcome: Outcome = { reason: event.reason, usage: event.usage, totalDurationNs: since(spec.startedNs), loadDurationNs };
+      if (event.context) outcome.context = event.context;
+      yield { type: "done", outcome };
+    }
+  } finally {
+    lease.release();
+  }
+}
+
+/** Leases a slot, runs `work` on the model, releases. Resolves to the result and the time spent getting the slot. */
+export async function onModel<T>(
+  scheduler: Scheduler,
+  spec: RunSpec,
+  work: (model: LoadedModel, signal: AbortSignal) => Promise<T>,
+): Promise<{ result: T; loadDurationNs: number }> {
+  const { lease, loadDurationNs } = await acquire(scheduler, spec);
+  try {
+    return { result: await work(lease.model, spec.signal), loadDurationNs };
+  } finally {
+    lease.release();
+  }
+}
+
+/**
+ * The "empty prompt" forms of generate and chat: `keep_alive: 0` unloads the model, anything else loads it (and
+ * starts its keep-alive countdown) without generating.
+ */
+export async function loadOrUnload(scheduler: Scheduler, spec: RunSpec): Promise<Outcome> {
+  if (spec.keepAliveMs === 0) {
+    await scheduler.unload(spec.record);
+    return { reason: "unload", totalDurationNs: since(spec.startedNs), loadDurationNs: 0 };
+  }
+  const { loadDurationNs } = await onModel(scheduler, spec, async () => undefined);
+  return { reason: "load", totalDurationNs: since(spec.startedNs), loadDurationNs };
+}
+
+/**
+ * `load_duration` is, as in Ollama, the time spent getting a ready model: loading it, or waiting for a slot.
+ */
+async function acquire(scheduler: Scheduler, spec: RunSpec): Promise<{ lease: Lease; loadDurationNs: number }> {
+  const start = process.hrtime.bigint();
+  const lease = await scheduler.acquire(
+    spec.record,
+    {
+      ...(spec.contextSize !== undefined && { contextSize: spec.contextSize }),
+      ...(spec.keepAliveMs !== undefined && { keepAliveMs: spec.keepAliveMs }),
+    },
+    spec.signal,
+  );
+  return { lease, loadDurationNs: since(start) };
+}
+
+export function since(startNs: bigint): number {
+  return Number(process.hrtime.bigint() - startNs);
+}
+
+/** An async iterable of the given items (for answers that are ready at once). */
+export async function* just<T>(...items: T[]): AsyncGenerator<T> {
+  yield* items;
+}

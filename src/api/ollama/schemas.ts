@@ -1,0 +1,184 @@
+import { z } from "zod";
+import { InvalidRequestError } from "../../domain/errors.js";
+
+/**
+ * Wire schemas of every /api/* request body. They are as lenient as Ollama is where real clients differ:
+ * unknown fields and unknown or obsolete `options` keys are dropped, `null` means "absent", and `name` is accepted
+ * wherever `model` is. A wrong type on a field we use is an InvalidRequestError naming the field.
+ */
+
+/** An optional field; JSON `null` counts as absent. */
+function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema.optional());
+}
+
+const stringOrList = z.union([z.string(), z.array(z.string())], { error: "expected a string or an array of strings" });
+/** Ollama truncates a fractional value sent for an integer option. */
+const integer = z.number().transform(Math.trunc);
+
+/**
+ * Ollama's `options` (Modelfile PARAMETERs). Only the keys we use are checked; every other key (num_gpu, numa,
+ * mirostat, f16_kv, …, which clients still send) is tolerated and ignored.
+ */
+export const optionsSchema = z.object({
+  temperature: optional(z.number()),
+  top_k: optional(integer),
+  top_p: optional(z.number()),
+  min_p: optional(z.number()),
+  seed: optional(integer),
+  num_predict: optional(integer),
+  num_ctx: optional(integer),
+  stop: optional(stringOrList),
+  repeat_penalty: optional(z.number()),
+  repeat_last_n: optional(integer),
+  presence_penalty: optional(z.number()),
+  frequency_penalty: optional(z.number()),
+});
+export type WireOptions = z.output<typeof optionsSchema>;
+
+/** `model`, or its deprecated alias `name`. */
+const modelFields = { model: optional(z.string()), name: optional(z.string()) };
+const keepAlive = optional(z.union([z.number(), z.string()], { error: "expected a duration string or a number of seconds" }));
+const format = optional(z.union([z.string(), z.record(z.string(), z.unknown())], { error: 'expected "json" or a JSON schema object' }));
+const think = optional(z.union([z.boolean(), z.string()], { error: 'expected a boolean or "low", "medium", "high"' }));
+
+export const generateSchema = z.object({
+  ...modelFields,
+  prompt: optional(z.string()),
+  suffix: optional(z.string()),
+  system: optional(z.string()),
+  template: optional(z.string()),
+  context: optional(z.array(z.number().int())),
+  stream: optional(z.boolean()),
+  raw: optional(z.boolean()),
+  format,
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+  images: optional(z.array(z.string())),
+  think,
+});
+export type GenerateBody = z.output<typeof generateSchema>;
+
+export const toolCallSchema = z.object({
+  id: optional(z.string()),
+  function: z.object({
+    index: optional(z.number()),
+    name: z.string(),
+    /** An object on the native API; a JSON string is accepted too (OpenAI habit). */
+    arguments: optional(z.union([z.record(z.string(), z.unknown()), z.string()], { error: "expected an object" })),
+  }),
+});
+export type WireToolCall = z.output<typeof toolCallSchema>;
+
+export const messageSchema = z.object({
+  role: z
+    .string()
+    .transform((role) => role.toLowerCase())
+    .pipe(z.enum(["system", "user", "assistant", "tool"])),
+  content: optional(z.string()),
+  thinking: optional(z.string()),
+  images: optional(z.array(z.string())),
+  tool_calls: optional(z.array(toolCallSchema)),
+  tool_name: optional(z.string()),
+  tool_call_id: optional(z.string()),
+});
+export type WireMessage = z.output<typeof messageSchema>;
+
+/** OpenAI function-tool shape: `{type: "function", function: {name, description, parameters}}`. */
+export const toolSchema = z.object({
+  type: optional(z.string()),
+  function: z.object({
+    name: z.string(),
+    description: optional(z.string()),
+    parameters: optional(z.record(z.string(), z.unknown())),
+  }),
+});
+export type WireTool = z.output<typeof toolSchema>;
+
+export const chatSchema = z.object({
+  ...modelFields,
+  messages: optional(z.array(messageSchema)),
+  tools: optional(z.array(toolSchema)),
+  stream: optional(z.boolean()),
+  format,
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+  think,
+});
+export type ChatBody = z.output<typeof chatSchema>;
+
+export const embedSchema = z.object({
+  ...modelFields,
+  input: optional(stringOrList),
+  truncate: optional(z.boolean()),
+  dimensions: optional(z.number().int().positive()),
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+});
+export type EmbedBody = z.output<typeof embedSchema>;
+
+export const embeddingsSchema = z.object({
+  ...modelFields,
+  prompt: optional(z.string()),
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+});
+export type EmbeddingsBody = z.output<typeof embeddingsSchema>;
+
+export const showSchema = z.object({ ...modelFields, verbose: optional(z.boolean()) });
+export const deleteSchema = z.object(modelFields);
+export const copySchema = z.object({ source: z.string(), destination: z.string() });
+
+export const createSchema = z.object({
+  ...modelFields,
+  from: optional(z.string()),
+  /** File name → digest of an uploaded blob. */
+  files: optional(z.record(z.string(), z.string())),
+  adapters: optional(z.record(z.string(), z.string())),
+  template: optional(z.string()),
+  system: optional(z.string()),
+  license: optional(stringOrList),
+  parameters: optional(z.record(z.string(), z.unknown())),
+  messages: optional(z.array(z.unknown())),
+  quantize: optional(z.string()),
+  /** The pre-0.5 API sent a whole Modelfile as text. */
+  modelfile: optional(z.string()),
+  stream: optional(z.boolean()),
+});
+export type CreateBody = z.output<typeof createSchema>;
+
+/**
+ * Validates a parsed JSON body. Throws InvalidRequestError naming every offending field, e.g.
+ * `options.temperature: Invalid input: expected number, received string`.
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (body === undefined || body === null || body === "") throw new InvalidRequestError("missing request body");
+  if (typeof body !== "object" || Array.isArray(body)) throw new InvalidRequestError("request body must be a JSON object");
+  const result = schema.safeParse(body);
+  if (!result.success) throw new InvalidRequestError(describeIssues(result.error.issues));
+  return result.data;
+}
+
+/** Validates stored or requested options alone (for model parameters). */
+export function parseOptions(options: unknown, field = "parameters"): WireOptions {
+  const result = optionsSchema.safeParse(options ?? {});
+  if (!result.success) throw new InvalidRequestError(describeIssues(result.error.issues, [field]));
+  return result.data;
+}
+
+/** The model a request names: `model`, else the deprecated `name`. */
+export function requestedModel(body: { model?: string | undefined; name?: string | undefined }): string {
+  const model = body.model || body.name;
+  if (!model) throw new InvalidRequestError("model is required");
+  return model;
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string {
+  return issues.map((issue) => `${fieldPath([...prefix, ...issue.path])}: ${issue.message}`).join("; ");
+}
+
+/** ["messages", 0, "role"] → "messages[0].role". */
+function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "body";
+  return path.reduce<string>((out, key) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), "");
+}
