@@ -1,0 +1,144 @@
+/**
+ * The node-llama-cpp engine on its own, with real inference on the scripted fixture models: what the HTTP tests
+ * cannot see directly (usage counters, estimates, unloading, validation of structured output, abort).
+ */
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import type { ChatRequest } from "../../src/domain/chat.js";
+import { InvalidModelFileError, StructuredOutputError } from "../../src/domain/errors.js";
+import type { GenerationEvent } from "../../src/domain/generation.js";
+import type { LoadedModel } from "../../src/engine/engine.js";
+import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
+import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL, type FixturePaths } from "../fixtures/models.js";
+
+const engine = new LlamaCppEngine({ gpu: "off" });
+let fixtures: FixturePaths;
+let chat: LoadedModel;
+
+before(async () => {
+  fixtures = await ensureFixtures();
+  chat = await engine.load({ modelPath: fixtures.chat, contextSize: 1024, slots: 2, threads: 1 });
+});
+
+after(async () => {
+  await chat.unload();
+  await engine.close();
+});
+
+async function collect(events: AsyncIterable<GenerationEvent>): Promise<{ text: string; events: GenerationEvent[] }> {
+  const all: GenerationEvent[] = [];
+  for await (const event of events) all.push(event);
+  return { text: all.map((e) => (e.type === "text" ? e.text : "")).join(""), events: all };
+}
+
+function request(overrides: Partial<ChatRequest> = {}): ChatRequest {
+  return { messages: [{ role: "user", content: "hi" }], format: { type: "text" }, sampling: { temperature: 0 }, ...overrides };
+}
+
+test("chat yields the scripted reply, then one done event with usage", async () => {
+  const { text, events } = await collect(chat.chat(request(), new AbortController().signal));
+  assert.equal(text, SCRIPTED_REPLY);
+  const done = events.at(-1);
+  assert.equal(done?.type, "done");
+  assert.equal(events.filter((e) => e.type === "done").length, 1);
+  if (done?.type !== "done") return;
+  assert.equal(done.reason, "stop");
+  assert.ok(done.usage.completionTokens > 0 && done.usage.evalDurationNs > 0);
+});
+
+test("maxTokens ends with reason length, and two slots generate at once", async () => {
+  const signal = new AbortController().signal;
+  const [a, b] = await Promise.all([
+    collect(chat.chat(request({ sampling: { temperature: 0, maxTokens: 2 } }), signal)),
+    collect(chat.chat(request({ sampling: { temperature: 0.8, seed: 7 } }), signal)),
+  ]);
+  assert.ok(SCRIPTED_REPLY.startsWith(a.text) && a.text.length < SCRIPTED_REPLY.length);
+  const last = a.events.at(-1);
+  assert.ok(last?.type === "done" && last.reason === "length");
+  assert.equal(b.text, SCRIPTED_REPLY);
+});
+
+test("a raw completion returns its context tokens only when templated", async () => {
+  const raw = await collect(chat.complete({ prompt: "hi", raw: true, format: { type: "text" }, sampling: { temperature: 0 } }, new AbortController().signal));
+  const templated = await collect(chat.complete({ prompt: "hi", raw: false, format: { type: "text" }, sampling: { temperature: 0 } }, new AbortController().signal));
+  assert.equal(templated.text, SCRIPTED_REPLY);
+  const rawDone = raw.events.at(-1);
+  const templatedDone = templated.events.at(-1);
+  assert.ok(rawDone?.type === "done" && rawDone.context === undefined);
+  assert.ok(templatedDone?.type === "done" && Array.isArray(templatedDone.context) && templatedDone.context.length > 0);
+});
+
+test("aborting stops generation early", async () => {
+  const controller = new AbortController();
+  const events: GenerationEvent[] = [];
+  for await (const event of chat.chat(request(), controller.signal)) {
+    events.push(event);
+    controller.abort();
+  }
+  assert.ok(events.filter((e) => e.type === "text").length < SCRIPTED_REPLY.split(" ").length);
+});
+
+test("embeddings are L2-normalised and honour dimensions", async () => {
+  const result = await chat.embed({ inputs: ["hello", "world"], truncate: true, dimensions: 8 }, new AbortController().signal);
+  assert.equal(result.embeddings.length, 2);
+  for (const vector of result.embeddings) {
+    assert.equal(vector.length, 8);
+    assert.ok(Math.abs(Math.hypot(...vector) - 1) < 1e-6);
+  }
+  assert.ok(result.promptTokens > 0);
+});
+
+test("JSON-schema output is constrained, and output that breaks the schema is refused", async () => {
+  const json = await engine.load({ modelPath: fixtures.json, contextSize: 512, slots: 1, threads: 1 });
+  try {
+    const schema = { type: "object", properties: { name: { type: "string" }, age: { type: "integer" } }, required: ["name", "age"] };
+    const ok = await collect(json.chat(request({ format: { type: "json_schema", schema } }), new AbortController().signal));
+    assert.deepEqual(JSON.parse(ok.text), JSON.parse(JSON_REPLY));
+    // The model can only say age 36; a schema demanding age >= 40 cannot be met, and must not be returned as if it were.
+    const strict = { ...schema, properties: { ...schema.properties, age: { type: "integer", minimum: 40 } } };
+    await assert.rejects(collect(json.chat(request({ format: { type: "json_schema", schema: strict } }), new AbortController().signal)), StructuredOutputError);
+  } finally {
+    await json.unload();
+  }
+});
+
+test("tools produce a tool call, and the tool result produces the answer", async () => {
+  const tools = await engine.load({ modelPath: fixtures.toolCall, contextSize: 1024, slots: 1, threads: 1 });
+  try {
+    const definition = { name: TOOL_CALL.name, description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } } } };
+    const first = await collect(tools.chat(request({ messages: [{ role: "user", content: "Weather in Paris?" }], tools: [definition] }), new AbortController().signal));
+    const call = first.events.find((e) => e.type === "tool_call");
+    assert.deepEqual(call?.type === "tool_call" && { name: call.call.name, arguments: call.call.arguments }, { name: TOOL_CALL.name, arguments: TOOL_CALL.params });
+    const second = await collect(
+      tools.chat(
+        request({
+          messages: [
+            { role: "user", content: "Weather in Paris?" },
+            { role: "assistant", content: "", toolCalls: [{ name: TOOL_CALL.name, arguments: { ...TOOL_CALL.params } }] },
+            { role: "tool", content: '{"forecast": "sunny"}' },
+          ],
+          tools: [definition],
+        }),
+        new AbortController().signal,
+      ),
+    );
+    assert.equal(second.text, TOOL_ANSWER);
+  } finally {
+    await tools.unload();
+  }
+});
+
+test("estimateMemory predicts at least the weights, and load refuses a hostile header before llama.cpp sees it", async () => {
+  const estimate = await engine.estimateMemory({ modelPath: fixtures.chat, contextSize: 1024, slots: 1, threads: 1 });
+  assert.ok(estimate.ram + estimate.vram > 0);
+  const hostile = path.join(os.tmpdir(), `ai-server-hostile-${process.pid}.gguf`);
+  const header = Buffer.alloc(24);
+  header.write("GGUF", 0, "latin1");
+  header.writeUInt32LE(3, 4);
+  header.writeBigUInt64LE(0xffffffffffn, 8); // a trillion tensors in a 24-byte file
+  await writeFile(hostile, header);
+  await assert.rejects(engine.load({ modelPath: hostile, contextSize: 512, slots: 1, threads: 1 }), InvalidModelFileError);
+});
