@@ -1,0 +1,97 @@
+/**
+ * `npm run bench`: single-stream speed of the real HTTP server's /api/generate next to node-llama-cpp called
+ * directly, in the same process and run, on a generated ~134M-parameter Q8_0 llama model. Prints a markdown
+ * report; never fails on timing.
+ *
+ * Environment: BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
+ * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
+ */
+import { readFile, stat } from "node:fs/promises";
+import os from "node:os";
+import { loadConfig } from "../src/config/load.js";
+import { DirectRunner } from "./direct.js";
+import { HttpRunner } from "./http.js";
+import { cacheDir, ensureModel, MODEL_SHAPE, parameterCount } from "./model.js";
+import { buildPrompts } from "./prompt.js";
+import { report, type Results } from "./report.js";
+import { withLoopBusy, type Workload } from "./sample.js";
+
+const WORK: Workload = { promptTokens: 128, maxTokens: 128, contextSize: 512 };
+
+const env = process.env;
+const reps = positiveInt(env.BENCH_REPS, 10);
+const config = loadConfig(env, {
+  ...(env.BENCH_THREADS && { threads: env.BENCH_THREADS }),
+  ...(!env.AI_SERVER_LOG_LEVEL && { logLevel: "warn" }),
+  contextLength: WORK.contextSize,
+  numParallel: 1,
+  keepAliveMs: "-1",
+});
+const log = (message: string): void => void process.stderr.write(`${message}\n`);
+
+const model = await ensureModel(cacheDir(env));
+if (model.generatedMs !== undefined) log(`generated ${model.path} in ${(model.generatedMs / 1000).toFixed(1)} s`);
+
+const direct = await DirectRunner.open({ modelPath: model.path, gpu: config.gpu, threads: config.threads, contextSize: WORK.contextSize });
+let server: HttpRunner | undefined;
+try {
+  server = await HttpRunner.open(config, model.path);
+  // The prompt without BOS; LlamaCompletion prepends it on both sides.
+  const [warmup, ...prompts] = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, reps + 1);
+  const http = server;
+  const results: Results = { direct: [], server: [], client: [], busyMs: { direct: [], http: [] } };
+  const runDirect = async (prompt: string): Promise<void> => {
+    const { result, busyMs } = await withLoopBusy(() => direct.run(prompt, WORK));
+    results.direct.push(result);
+    results.busyMs.direct.push(busyMs);
+  };
+  const runHttp = async (prompt: string): Promise<void> => {
+    const { result, busyMs } = await withLoopBusy(() => http.run(prompt, WORK));
+    results.client.push(result.client);
+    results.server.push(result.server);
+    results.busyMs.http.push(busyMs);
+  };
+
+  log("warm-up (and the server's model load)…");
+  await direct.run(warmup!, WORK);
+  await http.run(warmup!, WORK);
+  for (const [i, prompt] of prompts.entries()) {
+    // Alternate which side goes first, to spread drift and noise from other load on the machine.
+    if (i % 2 === 0) await runDirect(prompt).then(() => runHttp(prompt));
+    else await runHttp(prompt).then(() => runDirect(prompt));
+    const last = <T>(a: T[]): T => a[a.length - 1]!;
+    log(`rep ${i + 1}/${reps}: decode tok/s direct ${last(results.direct).decodeTps.toFixed(2)}, http (client) ${last(results.client).decodeTps.toFixed(2)}`);
+  }
+
+  console.log(await header());
+  console.log(report(results));
+} finally {
+  // The server's models and runtime, then the direct context, model and runtime (each context before its model).
+  await server?.close();
+  await direct.close();
+}
+
+async function header(): Promise<string> {
+  const s = MODEL_SHAPE;
+  const cpus = os.cpus();
+  const version = (JSON.parse(await readFile(new URL("../node_modules/node-llama-cpp/package.json", import.meta.url), "utf8")) as { version: string }).version;
+  const llama = direct.llama;
+  const size = (await stat(model.path)).size;
+  return [
+    "## ai-server bench: HTTP /api/generate vs node-llama-cpp direct",
+    "",
+    `- machine: ${cpus[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${process.platform} ${process.arch}, Node ${process.version}`,
+    `- node-llama-cpp ${version} (${llama.buildType} binary, gpu: ${llama.gpu || "none"}, ${direct.gpuLayers} layers offloaded)`,
+    `- threads: ${config.threads} on both sides; context ${WORK.contextSize} tokens, 1 sequence`,
+    `- model: random llama, ${(parameterCount() / 1e6).toFixed(1)}M parameters, ${s.type} (${(size / 1e6).toFixed(0)} MB): ` +
+      `n_embd ${s.nEmbd}, n_layer ${s.nLayer}, n_ff ${s.nFf}, ${s.nHead} heads, vocab ${s.vocabSize}`,
+    `- workload: ${WORK.promptTokens}-token raw prompt (BOS included; each repetition's prompt differs from the previous one after BOS, so 127 tokens are read), ${WORK.maxTokens} generated tokens, temperature 0; ` +
+      `${reps} repetitions alternating direct/HTTP after one warm-up each; median (min–max)`,
+    "",
+  ].join("\n");
+}
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value && Number.isInteger(n) && n > 0 ? n : fallback;
+}
