@@ -216,8 +216,13 @@ export class LlamaCppModel implements LoadedModel {
           type: "done",
           reason,
           usage: {
-            promptTokens: sequence.tokenMeter.usedInputTokens - meterBefore.input,
-            completionTokens: sequence.tokenMeter.usedOutputTokens - meterBefore.output,
+            // The meter counts the prompt's last token (the one that yields the first logits) as output, and never
+            // evaluates the last generated token: re-split so prompt = prompt tokens read, completion = generated.
+            promptTokens: Math.max(
+              0,
+              sequence.tokenMeter.usedInputTokens - meterBefore.input + (sequence.tokenMeter.usedOutputTokens - meterBefore.output) - Math.max(0, generated.length - 1),
+            ),
+            completionTokens: generated.length,
             promptDurationNs: Number(split - start),
             evalDurationNs: Number(end - split),
           },
