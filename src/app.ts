@@ -7,6 +7,9 @@ import { createHttpServer } from "./server/http.js";
 import type { ModelStore } from "./store/model-store.js";
 import { openModelStore } from "./store/open-store.js";
 
+/** How long shutdown waits for in-flight requests before closing their sockets. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 /** Everything a request handler may use; built once by buildApp and passed down. */
 export interface Services {
   config: Config;
@@ -38,7 +41,12 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     http,
     services,
     async close() {
+      // Let in-flight requests finish for a grace period, then drop every socket: some clients (undici) keep
+      // connections open that never carry a request, and Node would wait for them until its headers timeout.
+      const grace = setTimeout(() => http.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      grace.unref();
       await http.close();
+      clearTimeout(grace);
       await scheduler.close();
       closeStore();
     },

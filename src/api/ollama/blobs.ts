@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Services } from "../../app.js";
+import { RequestCancelledError } from "../../domain/errors.js";
 import { clientSignal } from "../../server/abort.js";
 import { parseDigest } from "../../store/blob-store.js";
 import { parseBody } from "./schemas.js";
@@ -29,6 +30,11 @@ export async function uploadBlob(services: Services, request: FastifyRequest, re
     request.raw.resume();
     return reply.status(200).send();
   }
-  await services.store.blobs.write(request.raw, digest, clientSignal(reply));
+  const signal = clientSignal(reply);
+  try {
+    await services.store.blobs.write(request.raw, digest, signal);
+  } catch (error) {
+    throw signal.aborted ? new RequestCancelledError() : error;
+  }
   return reply.status(201).send();
 }

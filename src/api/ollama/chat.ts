@@ -10,12 +10,10 @@ import {
   collectChat,
   effectiveOptions,
   toChatRequest,
-  toKeepAliveMs,
-  toLoadOptions,
   type ChatChunk,
 } from "./mapping.js";
 import { respond } from "./ndjson.js";
-import { just, loadOrUnload, streamOnModel, type RunEvent, type RunSpec } from "./run-model.js";
+import { just, loadOrUnload, streamOnModel, runSpec, type RunEvent } from "./run-model.js";
 import { chatSchema, parseBody, requestedModel } from "./schemas.js";
 
 /** POST /api/chat: answers a conversation; no messages only loads (or, with keep_alive 0, unloads) the model. */
@@ -27,10 +25,8 @@ export async function chat(services: Services, request: FastifyRequest, reply: F
   checkCapabilities(model, record.metadata.capabilities, chatNeeds(body));
   const options = effectiveOptions(record.parameters, body.options);
   const chatRequest = toChatRequest(body, record, options);
-  const keepAliveMs = toKeepAliveMs(body.keep_alive);
+  const spec = runSpec(record, options, body.keep_alive, clientSignal(reply), startedNs);
   const stream = body.stream ?? true;
-  const spec: RunSpec = { record, ...toLoadOptions(options), signal: clientSignal(reply), startedNs };
-  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
 
   if (!body.messages?.length) {
     const outcome = await loadOrUnload(services.scheduler, spec);

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Services } from "../../app.js";
-import type { EmbedRequest } from "../../domain/embedding.js";
+import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
 import { clientSignal } from "../../server/abort.js";
-import { effectiveOptions, toKeepAliveMs, toLoadOptions } from "./mapping.js";
-import { onModel, since, type RunSpec } from "./run-model.js";
-import { embeddingsSchema, embedSchema, parseBody, requestedModel } from "./schemas.js";
+import { effectiveOptions } from "./mapping.js";
+import { onModel, runSpec, since } from "./run-model.js";
+import { embeddingsSchema, embedSchema, parseBody, requestedModel, type EmbeddingsBody } from "./schemas.js";
 
 /**
  * POST /api/embed: one L2-normalised vector per input. Any model may embed (chat models too). Empty input only
@@ -36,17 +36,20 @@ export async function embeddings(services: Services, request: FastifyRequest, re
   return reply.send({ embedding: result.embeddings[0] ?? [] });
 }
 
-interface EmbedWire {
-  options?: Parameters<typeof effectiveOptions>[1];
-  keep_alive?: string | number | undefined;
-}
+/** The fields /api/embed and /api/embeddings share. */
+type EmbedWire = Pick<EmbeddingsBody, "options" | "keep_alive">;
 
-async function embedOn(services: Services, model: string, body: EmbedWire, reply: FastifyReply, embedRequest: EmbedRequest) {
+/** Leases the model and embeds; no inputs only loads it. */
+async function embedOn(
+  services: Services,
+  model: string,
+  body: EmbedWire,
+  reply: FastifyReply,
+  embedRequest: EmbedRequest,
+): Promise<{ result: EmbedResult; loadDurationNs: number }> {
   const record = services.store.require(model);
   const options = effectiveOptions(record.parameters, body.options);
-  const keepAliveMs = toKeepAliveMs(body.keep_alive);
-  const spec: RunSpec = { record, ...toLoadOptions(options), signal: clientSignal(reply), startedNs: process.hrtime.bigint() };
-  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
+  const spec = runSpec(record, options, body.keep_alive, clientSignal(reply), process.hrtime.bigint());
   return onModel(services.scheduler, spec, async (loaded, signal) =>
     embedRequest.inputs.length === 0 ? { embeddings: [], promptTokens: 0 } : loaded.embed(embedRequest, signal),
   );

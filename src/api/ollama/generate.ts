@@ -9,12 +9,10 @@ import {
   generateNeeds,
   generateTextChunk,
   toCompletionRequest,
-  toKeepAliveMs,
-  toLoadOptions,
   type GenerateChunk,
 } from "./mapping.js";
 import { respond } from "./ndjson.js";
-import { just, loadOrUnload, streamOnModel, type RunEvent, type RunSpec } from "./run-model.js";
+import { just, loadOrUnload, streamOnModel, runSpec, type RunEvent } from "./run-model.js";
 import { generateSchema, parseBody, requestedModel } from "./schemas.js";
 
 /** POST /api/generate: a completion; an empty prompt only loads (or, with keep_alive 0, unloads) the model. */
@@ -26,10 +24,8 @@ export async function generate(services: Services, request: FastifyRequest, repl
   checkCapabilities(model, record.metadata.capabilities, generateNeeds(body));
   const options = effectiveOptions(record.parameters, body.options);
   const completion = toCompletionRequest(body, record, options);
-  const keepAliveMs = toKeepAliveMs(body.keep_alive);
+  const spec = runSpec(record, options, body.keep_alive, clientSignal(reply), startedNs);
   const stream = body.stream ?? true;
-  const spec: RunSpec = { record, ...toLoadOptions(options), signal: clientSignal(reply), startedNs };
-  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
 
   if (completion.prompt === "" && completion.suffix === undefined) {
     const outcome = await loadOrUnload(services.scheduler, spec);

@@ -1,7 +1,8 @@
 import type { GenerationEvent } from "../../domain/generation.js";
 import type { ModelRecord } from "../../domain/model.js";
 import type { Lease, Scheduler } from "../../scheduler/scheduler.js";
-import type { Outcome } from "./mapping.js";
+import { toKeepAliveMs, toLoadOptions, type Outcome } from "./mapping.js";
+import type { WireOptions } from "./schemas.js";
 
 /** One request's claim on a model: which model, how it must be loaded, and the client's signal. */
 export interface RunSpec {
@@ -12,6 +13,14 @@ export interface RunSpec {
   signal: AbortSignal;
   /** process.hrtime.bigint() when the request arrived (for total_duration). */
   startedNs: bigint;
+}
+
+/** The RunSpec of a request: `num_ctx` from its effective options, its `keep_alive`, its client signal. */
+export function runSpec(record: ModelRecord, options: WireOptions, keepAlive: string | number | undefined, signal: AbortSignal, startedNs: bigint): RunSpec {
+  const spec: RunSpec = { record, ...toLoadOptions(options), signal, startedNs };
+  const keepAliveMs = toKeepAliveMs(keepAlive);
+  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
+  return spec;
 }
 
 /** An engine event, with the final `done` turned into a timed Outcome. */

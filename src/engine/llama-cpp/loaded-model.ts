@@ -114,11 +114,13 @@ export class LlamaCppModel implements LoadedModel {
       for (const input of request.inputs) {
         if (signal.aborted) throw new RequestCancelledError();
         let tokens = this.model.tokenize(input);
-        if (tokens.length > this.spec.contextSize) {
+        // The embedding context adds BOS/EOS and needs the input strictly shorter than the context.
+        const limit = this.spec.contextSize - 3;
+        if (tokens.length > limit) {
           if (!request.truncate) {
             throw new ContextOverflowError(`input of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
           }
-          tokens = tokens.slice(0, this.spec.contextSize);
+          tokens = tokens.slice(0, limit);
         }
         promptTokens += tokens.length;
         const { vector } = await context.getEmbeddingFor(tokens).catch((error: unknown) => {

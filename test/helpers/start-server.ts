@@ -1,0 +1,94 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { buildApp, type App } from "../../src/app.js";
+import { loadConfig } from "../../src/config/load.js";
+import type { SettingName } from "../../src/config/schema.js";
+import type { Engine } from "../../src/engine/engine.js";
+
+export interface TestServer {
+  /** e.g. "http://127.0.0.1:43521" */
+  baseUrl: string;
+  app: App;
+  /** The server's data directory (a fresh temp dir, removed by close). */
+  home: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Replaces the real node-llama-cpp engine (for tests of pure HTTP behaviour). */
+  engine?: Engine;
+  /** Settings on top of the test defaults (silent logs, one thread, temp home). */
+  config?: Partial<Record<SettingName, unknown>>;
+}
+
+/** Builds the real app over a temp home and listens on 127.0.0.1, on a free port. */
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-test-"));
+  const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, ...options.config });
+  const app = await buildApp(config, options.engine ? { engine: options.engine } : {});
+  const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    baseUrl: address,
+    app,
+    home,
+    async close() {
+      // Also drop connections that never sent a request (undici opens some): Node does not count them as idle,
+      // so a graceful close would wait for the 60 s headers timeout.
+      const closing = app.close();
+      app.http.server.closeAllConnections();
+      await closing;
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(file), hash);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** Uploads a file through POST /api/blobs/:digest, as the Ollama CLI does; returns its digest. */
+export async function uploadBlob(baseUrl: string, file: string): Promise<string> {
+  const digest = await sha256File(file);
+  const response = await fetch(`${baseUrl}/api/blobs/${digest}`, {
+    method: "POST",
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+    duplex: "half",
+  } as RequestInit);
+  if (response.status !== 201 && response.status !== 200) throw new Error(`blob upload: ${response.status} ${await response.text()}`);
+  return digest;
+}
+
+/**
+ * Creates model `name` from a GGUF file through the real HTTP path (blob upload, then /api/create with `files`),
+ * with optional create fields (template, system, parameters, …).
+ */
+export async function createModel(baseUrl: string, name: string, file: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const digest = await uploadBlob(baseUrl, file);
+  const response = await postJson(baseUrl, "/api/create", { model: name, files: { "model.gguf": digest }, stream: false, ...extra });
+  if (response.status !== 200) throw new Error(`create ${name}: ${response.status} ${await response.text()}`);
+}
+
+export function postJson(baseUrl: string, route: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${baseUrl}${route}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    ...init,
+  });
+}
+
+/** Reads an NDJSON body into its objects (every line must be JSON). */
+export async function readNdjson(response: Response): Promise<Array<Record<string, unknown>>> {
+  const text = await response.text();
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
