@@ -23,7 +23,7 @@ export class LocalCliClient implements CliClient {
   }
 
   async copy(source: string, destination: string): Promise<void> {
-    this.store.copy(source, destination);
+    await this.store.copy(source, destination);
   }
 
   async upload(file: string, onProgress: (done: number, total: number) => void): Promise<string> {

@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { parseByteSize } from "../domain/byte-size.js";
 import { parseDuration } from "../domain/duration.js";
 
 /**
@@ -55,6 +56,54 @@ export const settings = {
     description: "Requests that may wait for a busy model before new ones get 503.",
     schema: z.coerce.number().int().min(0).max(1_000_000).default(512),
   },
+  maxLoadedModels: {
+    env: "AI_SERVER_MAX_LOADED_MODELS",
+    description: "Most models loaded at once; 0 = no cap (the memory budget alone decides). Idle ones are unloaded, least recently used first.",
+    schema: z.coerce.number().int().min(0).max(10_000).default(3),
+  },
+  memoryBudgetBytes: {
+    env: "AI_SERVER_MEMORY_BUDGET",
+    description: 'RAM the loaded models may take ("24GiB", "8GB", bytes); default: total RAM. The headroom is kept free of it.',
+    schema: optionalByteSize(),
+  },
+  vramBudgetBytes: {
+    env: "AI_SERVER_VRAM_BUDGET",
+    description: 'VRAM the loaded models may take ("20GiB", bytes); default: total VRAM. The headroom is kept free of it.',
+    schema: optionalByteSize(),
+  },
+  memoryHeadroomBytes: {
+    env: "AI_SERVER_MEMORY_HEADROOM",
+    description: "Memory kept free below each budget (RAM and VRAM), for the estimates' errors and everything else.",
+    schema: byteSize("1GiB"),
+  },
+  loadCooldownMs: {
+    env: "AI_SERVER_LOAD_COOLDOWN",
+    description: "After a model fails to load, requests for it fail at once with the same reason for this long (0 = retry every time).",
+    schema: duration("30s"),
+  },
+  requestTimeoutMs: {
+    env: "AI_SERVER_REQUEST_TIMEOUT",
+    description: "Longest a request may wait (for a load, memory or a slot) and run before it ends with a timeout error; 0 = no limit.",
+    schema: duration("10m"),
+  },
+  preload: {
+    env: "AI_SERVER_PRELOAD",
+    description: "Models to load at start-up, comma separated; they stay loaded until evicted for memory. GET /health says when they are ready.",
+    schema: z.string().default("").transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean)),
+  },
+  aliases: {
+    env: "AI_SERVER_ALIASES",
+    description: 'Extra model names, "alias=model" comma separated; an alias follows its model (re-created or re-pulled) and shares its loaded instance.',
+    schema: z.string().default("").transform((value, ctx) => {
+      const aliases: Record<string, string> = {};
+      for (const pair of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+        const [alias, target, ...rest] = pair.split("=").map((s) => s.trim());
+        if (!alias || !target || rest.length > 0) ctx.addIssue({ code: "custom", message: `"${pair}" is not alias=model` });
+        else aliases[alias] = target;
+      }
+      return aliases;
+    }),
+  },
   bodyLimitBytes: {
     env: "AI_SERVER_BODY_LIMIT",
     description: "Largest JSON request body in bytes (blob uploads are streamed and not limited by this).",
@@ -74,6 +123,37 @@ export const settings = {
 
 export type SettingName = keyof typeof settings;
 export type Config = { readonly [K in SettingName]: z.output<(typeof settings)[K]["schema"]> };
+
+/** A duration setting (Go duration string or seconds) in milliseconds; negative counts as 0 (off). */
+function duration(defaultValue: string) {
+  return z.union([z.string(), z.number()]).default(defaultValue).transform((value, ctx) => {
+    try {
+      return Math.max(0, parseDuration(value));
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A size setting in bytes ("512MiB", "8GB", or bytes). */
+function byteSize(defaultValue: string) {
+  return z.union([z.string(), z.number()]).default(defaultValue).transform(toBytes);
+}
+
+/** Like byteSize, but unset stays undefined (the measured value is used). */
+function optionalByteSize() {
+  return z.union([z.string(), z.number()]).optional().transform((value, ctx) => (value === undefined ? undefined : toBytes(value, ctx)));
+}
+
+function toBytes(value: string | number, ctx: z.RefinementCtx): number {
+  try {
+    return parseByteSize(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+    return z.NEVER;
+  }
+}
 
 function defaultHome(): string {
   if (process.platform === "darwin") return path.join(os.homedir(), "Library", "Application Support", "ai-server");

@@ -109,6 +109,18 @@ export class QueueFullError extends AppError {
   }
 }
 
+/** The request waited or ran longer than the server's request timeout (AI_SERVER_REQUEST_TIMEOUT). */
+export class RequestTimeoutError extends AppError {
+  readonly code = "request_timeout";
+  readonly status = 504;
+}
+
+/** The model (with its context) can never fit in the memory budget, even with every other model unloaded. */
+export class InsufficientMemoryError extends AppError {
+  readonly code = "insufficient_memory";
+  readonly status = 507;
+}
+
 /** The client went away or aborted the request. */
 export class RequestCancelledError extends AppError {
   readonly code = "request_cancelled";
@@ -121,6 +133,12 @@ export class RequestCancelledError extends AppError {
 /** The Host header names a host this server does not answer for (DNS-rebinding protection). */
 export class ForbiddenHostError extends AppError {
   readonly code = "forbidden_host";
+  readonly status = 403;
+}
+
+/** A browser page from an origin that is not allowed tried to call the API (CSRF protection). */
+export class ForbiddenOriginError extends AppError {
+  readonly code = "forbidden_origin";
   readonly status = 403;
 }
 

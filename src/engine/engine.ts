@@ -12,6 +12,11 @@ export interface Engine {
   load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel>;
   /** What loading `spec` would take, estimated from the file's header without loading it. */
   estimateMemory(spec: LoadSpec): Promise<MemoryEstimate>;
+  /**
+   * Total RAM and VRAM on the machine the engine's models would use (VRAM 0 without a GPU); the scheduler's
+   * memory budget starts from it. Absent: RAM from the OS, no VRAM.
+   */
+  capacity?(): Promise<MemoryEstimate>;
   /** Releases everything the engine holds (call after every model is unloaded). */
   close(): Promise<void>;
 }
@@ -25,6 +30,27 @@ export interface LoadSpec {
   slots: number;
   /** CPU threads for this model. */
   threads: number;
+  /** Speculative decoding; absent = off. Output is the same with or without it, only faster when guesses hold. */
+  speculative?: SpeculativeSpec;
+}
+
+/**
+ * How tokens are guessed ahead for the model to verify in one batch: by a smaller draft model sharing the
+ * tokenizer, or draftless, by looking the continuation up in the prompt (good for edits and quoting).
+ */
+export type SpeculativeSpec =
+  | { type: "draft"; modelPath: string; /** Most tokens drafted per step (default 8). */ maxTokens?: number }
+  | { type: "lookup"; /** Most tokens guessed per step (default 8). */ maxTokens?: number };
+
+/** Counters since load. */
+export interface ModelStats {
+  /** Speculative tokens the model checked, and how many of them it accepted. */
+  speculative: { drafted: number; accepted: number };
+  /**
+   * Continuous batching (absent when the engine does not batch): decode steps run, how many of them held more
+   * than one sequence (requests sharing the step), and the most sequences one step held.
+   */
+  batching?: { batches: number; multiSequence: number; maxSequences: number };
 }
 
 /** Bytes a model and its context need (or take), split by where they live. */
@@ -46,6 +72,7 @@ export interface LoadedModel {
   /** Continues a prompt (templated as one user turn unless `raw`); same contract as chat. */
   complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  stats(): ModelStats;
   /** Frees every byte the model holds. Safe to call twice. */
   unload(): Promise<void>;
 }

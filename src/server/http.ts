@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Services } from "../app.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { handleError, handleNotFound } from "./error-handler.js";
+import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
 import { isAllowedOrigin } from "./origins.js";
 import { parseListenAddress } from "../config/load.js";
@@ -20,7 +21,13 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   http.setErrorHandler(handleError);
   http.setNotFoundHandler(handleNotFound);
   const checkHost = hostChecker(parseListenAddress(config.host).host);
-  http.addHook("onRequest", async (request) => checkHost(request.headers.host));
+  http.addHook("onRequest", async (request) => {
+    checkHost(request.headers.host);
+    const origin = request.headers.origin;
+    if (origin !== undefined && !isAllowedOrigin(origin, config.origins)) {
+      throw new ForbiddenOriginError(`origin "${origin}" is not allowed (add it to AI_SERVER_ORIGINS)`);
+    }
+  });
   await http.register(cors, {
     origin: (origin, callback) => callback(null, origin === undefined || isAllowedOrigin(origin, config.origins)),
     methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],

@@ -78,10 +78,13 @@ export class ModelStore {
   }
 
   /** Records `destination` as a second name for the model `source`. */
-  copy(source: string, destination: string): void {
+  async copy(source: string, destination: string): Promise<void> {
     const from = this.require(source);
     const manifest = this.db.prepare("SELECT manifest FROM models WHERE name = ?").pluck().get(from.name);
-    this.put(normalizeModelName(destination), manifestSchema.parse(JSON.parse(String(manifest))));
+    const name = normalizeModelName(destination);
+    const replaced = this.get(name);
+    this.put(name, manifestSchema.parse(JSON.parse(String(manifest))));
+    if (replaced) await this.releaseBlob(replaced.modelDigest);
   }
 
   /** Removes the name, then its weights unless another model uses them. */

@@ -109,7 +109,9 @@ test("tools produce a tool call, and the tool result produces the answer", async
   const tools = await engine.load({ modelPath: fixtures.toolCall, contextSize: 1024, slots: 1, threads: 1 });
   try {
     const definition = { name: TOOL_CALL.name, description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } } } };
-    const first = await collect(tools.chat(request({ messages: [{ role: "user", content: "Weather in Paris?" }], tools: [definition] }), new AbortController().signal));
+    // A format alongside tools cannot be enforced (one grammar at a time): the tools win and nothing fails.
+    const format = { type: "json_schema" as const, schema: { type: "object", properties: { x: { type: "number" } }, required: ["x"] } };
+    const first = await collect(tools.chat(request({ messages: [{ role: "user", content: "Weather in Paris?" }], tools: [definition], format }), new AbortController().signal));
     const call = first.events.find((e) => e.type === "tool_call");
     assert.deepEqual(call?.type === "tool_call" && { name: call.call.name, arguments: call.call.arguments }, { name: TOOL_CALL.name, arguments: TOOL_CALL.params });
     const second = await collect(
@@ -121,6 +123,7 @@ test("tools produce a tool call, and the tool result produces the answer", async
             { role: "tool", content: '{"forecast": "sunny"}' },
           ],
           tools: [definition],
+          format,
         }),
         new AbortController().signal,
       ),
@@ -141,4 +144,19 @@ test("estimateMemory predicts at least the weights, and load refuses a hostile h
   header.writeBigUInt64LE(0xffffffffffn, 8); // a trillion tensors in a 24-byte file
   await writeFile(hostile, header);
   await assert.rejects(engine.load({ modelPath: hostile, contextSize: 512, slots: 1, threads: 1 }), InvalidModelFileError);
+});
+
+test("speculative decoding (draft model, prompt lookup) changes nothing in the output and counts accepted guesses", async () => {
+  for (const speculative of [{ type: "draft" as const, modelPath: fixtures.chat }, { type: "lookup" as const }]) {
+    const model = await engine.load({ modelPath: fixtures.chat, contextSize: 512, slots: 1, threads: 1, speculative });
+    try {
+      const { text } = await collect(model.chat(request(), new AbortController().signal));
+      assert.equal(text, SCRIPTED_REPLY, speculative.type);
+      const { drafted, accepted } = model.stats().speculative;
+      assert.ok(accepted <= drafted);
+      if (speculative.type === "draft") assert.ok(accepted > 0, "a perfect draft has guesses accepted");
+    } finally {
+      await model.unload();
+    }
+  }
 });

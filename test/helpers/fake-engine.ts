@@ -3,7 +3,7 @@ import type { ChatRequest, CompletionRequest, SamplingOptions, ToolCall } from "
 import type { EmbedRequest, EmbedResult } from "../../src/domain/embedding.js";
 import { RequestCancelledError, type AppError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
-import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../../src/engine/engine.js";
+import type { Engine, LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../../src/engine/engine.js";
 
 /**
  * What the fake engine does for the next generations. Tests change `engine.script` between requests.
@@ -107,6 +107,10 @@ class FakeModel implements LoadedModel {
       return vector.map((v) => v / norm);
     });
     return { embeddings, promptTokens: request.inputs.reduce((n, input) => n + input.split(" ").length, 0) };
+  }
+
+  stats(): ModelStats {
+    return { speculative: { drafted: 0, accepted: 0 } };
   }
 
   async unload(): Promise<void> {

@@ -24,7 +24,7 @@ export async function listRunning(services: Services, _request: FastifyRequest, 
 /** POST /api/copy: `destination` becomes another name for `source`. 200 with an empty body. */
 export async function copyModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { source, destination } = parseBody(copySchema, request.body);
-  services.store.copy(source, destination);
+  await services.store.copy(source, destination);
   return reply.status(200).send();
 }
 

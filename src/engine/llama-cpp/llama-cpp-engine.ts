@@ -1,11 +1,26 @@
 import os from "node:os";
-import { getLlama, GgufInsights, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaGpuType } from "node-llama-cpp";
+import {
+  DraftSequenceTokenPredictor,
+  getLlama,
+  GgufInsights,
+  InputLookupTokenPredictor,
+  LlamaLogLevel,
+  readGgufFileInfo,
+  type Llama,
+  type LlamaContext,
+  type LlamaGpuType,
+  type LlamaModel,
+  type TokenPredictor,
+} from "node-llama-cpp";
 import { RequestCancelledError } from "../../domain/errors.js";
 import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js";
 import { readGguf } from "../../gguf/read-gguf.js";
 import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
 import { LlamaCppModel } from "./loaded-model.js";
+
+/** Tokens guessed per step when a speculative spec names no count. */
+const DEFAULT_DRAFT_TOKENS = 8;
 
 export interface LlamaCppEngineOptions {
   /** "auto" tries the GPU backends node-llama-cpp ships and falls back to the CPU; "off" forces the CPU. */
@@ -44,12 +59,37 @@ export class LlamaCppEngine implements Engine {
   }
 
   async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
-    await readGguf(spec.modelPath); // throws InvalidModelFileError for files that would make loadModel hang
     const llama = await this.runtime();
-    if (signal?.aborted) throw new RequestCancelledError();
-    let model;
+    const main = await this.loadWithContext(llama, spec.modelPath, spec, signal);
+    if (spec.speculative?.type !== "draft") {
+      const lookup = spec.speculative?.type === "lookup" ? spec.speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS : undefined;
+      const predictor = lookup === undefined ? undefined : () => new InputLookupTokenPredictor({ predictionLength: { max: lookup } });
+      return new LlamaCppModel(spec, llama, main.model, main.context, predictor);
+    }
+    const maxTokens = spec.speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS;
+    let draft;
     try {
-      model = await llama.loadModel({ modelPath: spec.modelPath, gpuLayers: llama.gpu === false ? 0 : "auto", ...(signal && { loadSignal: signal }) });
+      draft = await this.loadWithContext(llama, spec.speculative.modelPath, spec, signal);
+    } catch (error) {
+      await disposeWithTimeout(() => main.context.dispose(), "context");
+      await disposeWithTimeout(() => main.model.dispose(), "model");
+      throw error;
+    }
+    const { context: draftContext, model: draftModel } = draft;
+    const predictor = (): TokenPredictor => new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens, minTokens: 1 });
+    return new LlamaCppModel(spec, llama, main.model, main.context, predictor, [
+      { dispose: () => draftContext.dispose() },
+      { dispose: () => draftModel.dispose() },
+    ]);
+  }
+
+  /** Validates the file, loads it and creates its context; disposes the model if the context fails. */
+  private async loadWithContext(llama: Llama, modelPath: string, spec: LoadSpec, signal?: AbortSignal): Promise<{ model: LlamaModel; context: LlamaContext }> {
+    await readGguf(modelPath); // throws InvalidModelFileError for files that would make loadModel hang
+    if (signal?.aborted) throw new RequestCancelledError();
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath, gpuLayers: llama.gpu === false ? 0 : "auto", ...(signal && { loadSignal: signal }) });
     } catch (error) {
       throw fromLlamaError(error, "load");
     }
@@ -60,7 +100,7 @@ export class LlamaCppEngine implements Engine {
         threads: spec.threads,
         ...(signal && { createSignal: signal }),
       });
-      return new LlamaCppModel(spec, llama, model, context);
+      return { model, context };
     } catch (error) {
       await disposeWithTimeout(() => model.dispose(), "model");
       throw fromLlamaError(error, "load");

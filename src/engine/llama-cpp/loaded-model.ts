@@ -11,12 +11,13 @@ import {
   type LlamaModel,
   type LlamaText,
   type Token,
+  type TokenPredictor,
 } from "node-llama-cpp";
 import type { ChatRequest, CompletionRequest, OutputFormat } from "../../domain/chat.js";
 import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
 import { ContextOverflowError, InternalError, RequestCancelledError } from "../../domain/errors.js";
 import type { FinishReason, GenerationEvent } from "../../domain/generation.js";
-import type { LoadedModel, LoadSpec } from "../engine.js";
+import type { LoadedModel, LoadSpec, ModelStats } from "../engine.js";
 import { EventStream } from "../event-stream.js";
 import { renderPromptTemplate } from "../prompt-template.js";
 import { validateStructuredOutput } from "../structured-output.js";
@@ -41,14 +42,36 @@ export class LlamaCppModel implements LoadedModel {
   private readonly embedLock = new Mutex();
   private unloading?: Promise<void>;
 
+  private readonly sequences: LlamaContextSequence[];
+
+  /**
+   * @param predictor makes each sequence's token predictor (speculative decoding), or undefined for none
+   * @param extras disposed after the context, before the model (e.g. a draft model and its context)
+   */
   constructor(
     readonly spec: LoadSpec,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
+    predictor: (() => TokenPredictor) | undefined,
+    private readonly extras: { dispose(): Promise<void> }[] = [],
   ) {
-    this.freeSequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
+    this.sequences = Array.from({ length: context.totalSequences }, () =>
+      context.getSequence(predictor ? { tokenPredictor: predictor() } : {}),
+    );
+    this.freeSequences = [...this.sequences];
     this.chatWrapper = resolveChatWrapper(model);
+  }
+
+  stats(): ModelStats {
+    let drafted = 0;
+    let accepted = 0;
+    for (const sequence of this.sequences) {
+      const { validated, refuted } = sequence.tokenPredictions;
+      drafted += validated + refuted;
+      accepted += validated;
+    }
+    return { speculative: { drafted, accepted } };
   }
 
   get memory(): { ram: number; vram: number } {
@@ -68,7 +91,8 @@ export class LlamaCppModel implements LoadedModel {
             ? await chat.generateResponse(toChatHistory(request.messages), { ...common, functions: toFunctions(tools) })
             : await chat.generateResponse(toChatHistory(request.messages), { ...common, ...(await this.grammarFor(request.format)) });
         const calls = (result.functionCalls ?? []).map((c) => ({ name: c.functionName, arguments: asObject(c.params) }));
-        return { text: result.response, stopReason: result.metadata.stopReason, calls };
+        // With tools, node-llama-cpp cannot also apply a format grammar, so the text is not held to the format.
+        return { text: result.response, stopReason: result.metadata.stopReason, calls, constrained: tools.length === 0 };
       } finally {
         chat.dispose({ disposeSequence: false });
       }
@@ -84,7 +108,7 @@ export class LlamaCppModel implements LoadedModel {
         if (request.suffix !== undefined && request.suffix !== "") {
           if (!completion.infillSupported) throw new InternalError("infill requested from a model without infill tokens");
           const result = await completion.generateInfillCompletionWithMeta(request.prompt, request.suffix, { ...hooks, ...sampling, ...grammar });
-          return { text: result.response, stopReason: result.metadata.stopReason, calls: [] };
+          return { text: result.response, stopReason: result.metadata.stopReason, calls: [], constrained: true };
         }
         const { tokens, stopTriggers } = this.completionInput(request);
         const triggers = [...(sampling.customStopTriggers ?? []), ...stopTriggers];
@@ -94,7 +118,7 @@ export class LlamaCppModel implements LoadedModel {
           ...grammar,
           ...(triggers.length > 0 && { customStopTriggers: triggers }),
         });
-        return { text: result.response, stopReason: result.metadata.stopReason, calls: [], promptTokens: tokens, wantContext: !request.raw };
+        return { text: result.response, stopReason: result.metadata.stopReason, calls: [], constrained: true, promptTokens: tokens, wantContext: !request.raw };
       } finally {
         completion.dispose({ disposeSequence: false });
       }
@@ -137,6 +161,7 @@ export class LlamaCppModel implements LoadedModel {
       const embedding = await this.embedding?.catch(() => undefined);
       if (embedding) await disposeWithTimeout(() => embedding.dispose(), "embedding context");
       await disposeWithTimeout(() => this.context.dispose(), "context");
+      for (const extra of this.extras) await disposeWithTimeout(() => extra.dispose(), "draft model");
       await disposeWithTimeout(() => this.model.dispose(), "model");
     })();
     return this.unloading;
@@ -209,7 +234,7 @@ export class LlamaCppModel implements LoadedModel {
     };
     run(sequence, hooks)
       .then((result) => {
-        if (result.stopReason !== "maxTokens" && result.stopReason !== "abort") validateStructuredOutput(result.calls.length > 0 ? { type: "text" } : format, result.text);
+        if (result.stopReason !== "maxTokens" && result.stopReason !== "abort" && result.constrained) validateStructuredOutput(format, result.text);
         for (const call of result.calls) stream.push({ type: "tool_call", call });
         const end = process.hrtime.bigint();
         const split = firstToken ?? end;
@@ -252,6 +277,8 @@ interface RunResult {
   text: string;
   stopReason: StopReason;
   calls: { name: string; arguments: Record<string, unknown> }[];
+  /** Whether the output was generated under the request's format (and so must be validated against it). */
+  constrained: boolean;
   promptTokens?: Token[];
   wantContext?: boolean;
 }

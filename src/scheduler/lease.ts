@@ -1,0 +1,71 @@
+import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
+import type { EmbedRequest, EmbedResult } from "../domain/embedding.js";
+import type { GenerationEvent } from "../domain/generation.js";
+import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine/engine.js";
+import type { RequestDeadline } from "./deadline.js";
+
+/** What a request may do with a model: everything but unloading it. */
+export type ModelHandle = Omit<LoadedModel, "unload">;
+
+/** A slot on a loaded model, held for one request. Release it exactly once (or `using` it). */
+export interface Lease extends Disposable {
+  readonly model: ModelHandle;
+  /** Time this request spent waiting for the model to load, in nanoseconds (0 when it was loaded). */
+  readonly loadDurationNs: number;
+  release(): void;
+}
+
+/**
+ * The model as one request sees it: every call also stops at the request's deadline, and a call cut short by
+ * the timeout ends with the deadline's RequestTimeoutError instead of a normal `done`.
+ */
+export class LeasedModel implements ModelHandle {
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly deadline: RequestDeadline,
+  ) {}
+
+  get spec(): LoadSpec {
+    return this.model.spec;
+  }
+
+  get memory(): MemoryEstimate {
+    return this.model.memory;
+  }
+
+  stats(): ModelStats {
+    return this.model.stats();
+  }
+
+  chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
+    this.deadline.phase = "generating";
+    return this.guard(this.model.chat(request, AbortSignal.any([signal, this.deadline.signal])));
+  }
+
+  complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
+    this.deadline.phase = "generating";
+    return this.guard(this.model.complete(request, AbortSignal.any([signal, this.deadline.signal])));
+  }
+
+  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    this.deadline.phase = "generating";
+    try {
+      const result = await this.model.embed(request, AbortSignal.any([signal, this.deadline.signal]));
+      if (this.deadline.timedOut) throw this.deadline.error();
+      return result;
+    } catch (error) {
+      throw this.deadline.timedOut ? this.deadline.error() : error;
+    }
+  }
+
+  private async *guard(events: AsyncIterable<GenerationEvent>): AsyncGenerator<GenerationEvent> {
+    try {
+      for await (const event of events) {
+        if (event.type === "done" && this.deadline.timedOut) throw this.deadline.error();
+        yield event;
+      }
+    } catch (error) {
+      throw this.deadline.timedOut ? this.deadline.error() : error;
+    }
+  }
+}
