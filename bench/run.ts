@@ -3,7 +3,11 @@
  * directly, in the same process and run, on a generated ~134M-parameter Q8_0 llama model. Prints a markdown
  * report; never fails on timing.
  *
+ * Then (bench/scheduling.ts) aggregate decode speed with 1, 4 and 8 concurrent streams and chat TTFT of turn 2 vs
+ * turn 1, beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF.
+ *
  * Environment: BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
+ * BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
  */
 import { readFile, stat } from "node:fs/promises";
@@ -15,6 +19,7 @@ import { cacheDir, ensureModel, MODEL_SHAPE, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
+import { schedulingBench } from "./scheduling.js";
 
 const WORK: Workload = { promptTokens: 128, maxTokens: 128, contextSize: 512 };
 
@@ -69,6 +74,12 @@ try {
   // The server's models and runtime, then the direct context, model and runtime (each context before its model).
   await server?.close();
   await direct.close();
+}
+
+// Continuous batching and prefix reuse, beside llama.cpp's llama-server (its own table; BENCH_SCHEDULING=0 skips it).
+if (env.BENCH_SCHEDULING !== "0") {
+  log("scheduling: concurrent streams and chat turns, ai-server beside llama-server…");
+  console.log(await schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_SCHEDULING_REPS, 3), log }));
 }
 
 async function header(): Promise<string> {

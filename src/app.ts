@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
 import type { Engine } from "./engine/engine.js";
 import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
+import { ModelAliases } from "./scheduler/aliases.js";
+import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createHttpServer } from "./server/http.js";
 import type { ModelStore } from "./store/model-store.js";
@@ -15,6 +17,9 @@ export interface Services {
   config: Config;
   store: ModelStore;
   scheduler: Scheduler;
+  /** Start-up loads of AI_SERVER_PRELOAD, for the readiness check. */
+  preload: Preloader;
+  aliases: ModelAliases;
 }
 
 export interface App {
@@ -28,15 +33,26 @@ export interface App {
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
   const { store, close: closeStore } = await openModelStore(config.home);
   const engine = overrides.engine ?? new LlamaCppEngine({ gpu: config.gpu });
-  const scheduler = new Scheduler(engine, store.blobs, {
+  const scheduler = new Scheduler(engine, (digest) => store.blobs.pathOf(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
     slotsPerModel: config.numParallel,
     threads: config.threads,
     maxQueue: config.maxQueue,
+    maxLoadedModels: config.maxLoadedModels,
+    memory: { budget: { ram: config.memoryBudgetBytes, vram: config.vramBudgetBytes }, headroom: config.memoryHeadroomBytes },
+    loadCooldownMs: config.loadCooldownMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    isReferenced: (modelDigest) => store.list().some((record) => record.modelDigest === modelDigest),
+    latest: (name) => store.get(name),
   });
-  const services: Services = { config, store, scheduler };
+  afterStoreChanges(store, () => scheduler.dropStale());
+  const aliases = new ModelAliases(config.aliases);
+  aliases.install(store);
+  const preload = new Preloader(scheduler, (name) => store.require(name), config.preload);
+  const services: Services = { config, store, scheduler, preload, aliases };
   const http = await createHttpServer(services);
+  void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
     services,
@@ -47,8 +63,38 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       grace.unref();
       await http.close();
       clearTimeout(grace);
+      await preload.close();
       await scheduler.close();
       closeStore();
     },
+  };
+}
+
+/**
+ * Runs `callback` after every change of names (create, copy, delete): a model re-created with other weights, or
+ * deleted, leaves weights no name refers to, which the scheduler unloads as soon as they are idle (hot swap).
+ */
+function afterStoreChanges(store: ModelStore, callback: () => void): void {
+  const { create, copy, delete: remove } = store;
+  store.create = async (...args) => {
+    try {
+      return await create.apply(store, args);
+    } finally {
+      callback();
+    }
+  };
+  store.copy = async (...args) => {
+    try {
+      return await copy.apply(store, args);
+    } finally {
+      callback();
+    }
+  };
+  store.delete = async (...args) => {
+    try {
+      return await remove.apply(store, args);
+    } finally {
+      callback();
+    }
   };
 }

@@ -1,18 +1,18 @@
 import { RequestCancelledError, RequestTimeoutError, type AppError } from "../domain/errors.js";
 
-/** What a request is doing, for the timeout message. */
-export type Phase = "waiting for the model to load" | "waiting for memory" | "waiting for a slot" | "generating";
-
 /**
  * One request's end: its client's signal or its timeout, whichever comes first. `signal` fires on either; after
  * it fired, `error()` says which (RequestTimeoutError naming what the request was doing, or RequestCancelledError).
  */
 export class RequestDeadline implements Disposable {
   readonly signal: AbortSignal;
-  phase: Phase = "waiting for a slot";
+  /** What the request is doing, for the timeout message ("waiting for a slot", "generating", …). */
+  phase = "waiting for a slot";
+  /** Why it was waiting, when known (e.g. what holds the memory a load needs); added to the timeout message. */
+  note?: string;
   private readonly timeout = new AbortController();
   private readonly timer?: NodeJS.Timeout;
-  private timedOutIn?: Phase;
+  private timedOutIn?: string;
 
   constructor(
     client: AbortSignal,
@@ -23,8 +23,7 @@ export class RequestDeadline implements Disposable {
       this.timer = setTimeout(() => {
         this.timedOutIn = this.phase;
         this.timeout.abort();
-      }, timeoutMs);
-      this.timer.unref();
+      }, timeoutMs); // not unref'd: a waiting request keeps the process alive; dispose clears it
     }
   }
 
@@ -35,7 +34,8 @@ export class RequestDeadline implements Disposable {
   /** The error for a request that ended through this deadline. */
   error(): AppError {
     if (this.timedOutIn === undefined) return new RequestCancelledError();
-    return new RequestTimeoutError(`request timed out after ${formatDuration(this.timeoutMs)} (${this.timedOutIn})`);
+    const note = this.note === undefined ? "" : `: ${this.note}`;
+    return new RequestTimeoutError(`request timed out after ${formatDuration(this.timeoutMs)} (${this.timedOutIn}${note})`);
   }
 
   /** `error` when the deadline fired, else `error` itself: errors raised by the abort become the deadline's. */

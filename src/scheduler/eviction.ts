@@ -7,8 +7,8 @@ export interface Resident {
   memory: Memory;
   /** Nothing runs on it or waits for it: it may be unloaded. */
   idle: boolean;
-  /** When its last request finished (or it loaded), on the scheduler's clock. */
-  lastUsedMs: number;
+  /** When its last request finished (or it loaded): larger is more recent. */
+  lastUsed: number;
   /** No model name refers to its weights any more (replaced by a re-create or re-pull, or deleted). */
   stale: boolean;
 }
@@ -28,7 +28,7 @@ export type Admission =
  */
 export function planAdmission(need: Memory, residents: readonly Resident[], budget: Memory, maxLoaded: number): Admission {
   if (!fits(need, budget)) return { kind: "never", pools: shortPools(need, budget) };
-  const candidates = residents.filter((r) => r.idle).sort((a, b) => Number(b.stale) - Number(a.stale) || a.lastUsedMs - b.lastUsedMs);
+  const candidates = residents.filter((r) => r.idle).sort((a, b) => Number(b.stale) - Number(a.stale) || a.lastUsed - b.lastUsed);
   const victims: Resident[] = [];
   let used = total(residents.map((r) => r.memory));
   let count = residents.length;

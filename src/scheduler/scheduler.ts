@@ -1,175 +1,408 @@
+import os from "node:os";
+import { formatBytes } from "../domain/byte-size.js";
+import { InsufficientMemoryError, QueueFullError, RequestCancelledError } from "../domain/errors.js";
 import type { ModelRecord } from "../domain/model.js";
-import { ModelLoadError, QueueFullError, RequestCancelledError, toAppError } from "../domain/errors.js";
-import type { Engine, LoadedModel } from "../engine/engine.js";
-import type { BlobStore } from "../store/blob-store.js";
+import type { Engine, LoadedModel, LoadSpec } from "../engine/engine.js";
+import { LoadFailures } from "./cooldown.js";
+import { RequestDeadline } from "./deadline.js";
+import { planAdmission, type Resident } from "./eviction.js";
+import { asLoadError, cooldownError, raceAbort, sameShape } from "./helpers.js";
+import { LeasedModel, type Lease } from "./lease.js";
+import { budgetOf, describe, larger, NO_MEMORY, total, type Memory } from "./memory.js";
 import { Semaphore } from "./semaphore.js";
+import type { AcquireOptions, Instance, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
 
-export interface SchedulerOptions {
-  /** Context window when a request names none (capped at the model's training context). */
-  defaultContextSize: number;
-  /** Idle time before a model is unloaded; -1 = never, 0 = as soon as it is idle. */
-  defaultKeepAliveMs: number;
-  slotsPerModel: number;
-  threads: number;
-  /** Requests that may wait for a slot, across all models, before new ones are refused. */
-  maxQueue: number;
-}
-
-export interface AcquireOptions {
-  contextSize?: number;
-  /** Overrides the default keep-alive from the moment this request finishes. */
-  keepAliveMs?: number;
-}
-
-/** A slot on a loaded model, held for one request. Release it exactly once (or `using` it). */
-export interface Lease extends Disposable {
-  readonly model: LoadedModel;
-  /** Time this request spent waiting for the model to load, in nanoseconds (0 when it was loaded). */
-  readonly loadDurationNs: number;
-  release(): void;
-}
-
-/** A loaded model, as /api/ps shows it. */
-export interface RunningModel {
-  record: ModelRecord;
-  contextLength: number;
-  ram: number;
-  vram: number;
-  /** When it will be unloaded; null = never (or busy and not yet counting down). */
-  expiresAt: Date | null;
-  active: number;
-  queued: number;
-}
-
-interface Instance {
-  record: ModelRecord;
-  contextSize: number;
-  loading: Promise<LoadedModel>;
-  model?: LoadedModel;
-  slots: Semaphore;
-  keepAliveMs: number;
-  expiresAt: Date | null;
-  timer?: NodeJS.Timeout;
-  unloading?: Promise<void>;
-}
+export type { Lease, ModelHandle } from "./lease.js";
+export type { AcquireOptions, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
 
 /**
- * Owns which models are loaded. Each loaded model is an Instance keyed by model digest; a request acquires a
- * Lease on one of its slots and the lease's release restarts the keep-alive countdown. Loads happen one at a
- * time; requests for loaded models keep flowing meanwhile. A request that needs another context size waits for
- * the old instance to go idle, which is then replaced.
+ * Owns which models are loaded, and every request's path onto one. All state changes happen in this class's
+ * synchronous sections; the decisions are pure helpers (eviction.ts, memory.ts, cooldown.ts).
+ *
+ * - A request acquires a Lease on one of a model's slots (sequences served together by the engine's continuous
+ *   batching); the lease's release restarts the keep-alive countdown.
+ * - Loads happen one at a time. Before one, the model is admitted against the memory budget: idle models are
+ *   unloaded least recently used first until it fits; models in use are never unloaded, so it waits for them
+ *   instead; a model that could never fit fails at once with what it needs and what the budget is.
+ * - Requests that cannot be served at once wait (FIFO per model) up to `maxQueue` across the server, then get 503.
+ * - A failed load is remembered for a cooldown during which requests fail fast with its reason.
+ * - Instances are keyed by the weights' digest: aliases share one; a re-created model with new weights gets a
+ *   new one while the old one finishes its requests and is unloaded when idle (hot swap).
  */
 export class Scheduler {
   private readonly instances = new Map<string, Instance>();
+  private readonly unloadingInstances = new Set<Instance>();
+  private readonly failures: LoadFailures;
+  private readonly now: () => number;
   private loadChain: Promise<unknown> = Promise.resolve();
+  private loadingNow?: Instance;
   private waiting = 0;
+  private uses = 0;
+  private changeWaiters: Array<() => void> = [];
+  private budgetCache?: Promise<Memory>;
+  private knownBudget?: Memory;
+  /** Moving average of how long a lease is held, for Retry-After. */
+  private serviceMs = 1000;
 
   constructor(
     private readonly engine: Engine,
-    private readonly blobs: BlobStore,
+    /** Where the weights with this digest are on disk. */
+    private readonly modelPath: (modelDigest: string) => string,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+    this.failures = new LoadFailures(options.loadCooldownMs, this.now);
+  }
 
+  /**
+   * Waits for a slot on `record`'s model (loading it first when needed) and leases it. Rejects with
+   * QueueFullError when too many requests wait, RequestTimeoutError past the request timeout,
+   * RequestCancelledError when `signal` aborts, ModelLoadError (also during a failed load's cooldown) or
+   * InsufficientMemoryError.
+   */
   async acquire(record: ModelRecord, options: AcquireOptions, signal: AbortSignal): Promise<Lease> {
-    const contextSize = this.contextSizeFor(record, options.contextSize);
-    for (;;) {
-      if (signal.aborted) throw new RequestCancelledError();
-      let instance = this.instances.get(record.digest);
-      if (instance && instance.contextSize !== contextSize) {
-        await this.retire(instance, signal);
-        continue;
-      }
-      if (!instance) instance = this.startLoad(record, contextSize);
-      const wasLoaded = instance.model !== undefined;
-      const loadStart = process.hrtime.bigint();
-      const model = await raceAbort(instance.loading, signal);
-      const loadDurationNs = wasLoaded ? 0 : Number(process.hrtime.bigint() - loadStart);
-      if (this.instances.get(record.digest) !== instance) continue; // unloaded while we waited
-      if (instance.slots.available === 0 && this.waiting >= this.options.maxQueue) throw new QueueFullError(1);
-      this.waiting++;
-      try {
-        await instance.slots.acquire(signal);
-      } finally {
-        this.waiting--;
-      }
-      this.clearTimer(instance);
-      return this.lease(instance, model, options.keepAliveMs, loadDurationNs);
+    const deadline = new RequestDeadline(signal, options.timeoutMs ?? this.options.requestTimeoutMs);
+    try {
+      const { instance, model, loadDurationNs } = await this.reserve(record, options.contextSize, deadline);
+      if (options.pin) instance.pinned = true;
+      return this.lease(instance, model, options.keepAliveMs, loadDurationNs, deadline);
+    } catch (error) {
+      deadline[Symbol.dispose]();
+      throw deadline.explain(error);
     }
   }
 
-  /** Unloads the model now if it is idle, or as soon as its current requests finish. */
+  /** Unloads the model now if it is idle, or as soon as its current requests finish (new ones load it afresh). */
   async unload(record: ModelRecord): Promise<void> {
-    const instance = this.instances.get(record.digest);
+    const instance = this.instances.get(record.modelDigest);
     if (!instance) return;
-    instance.keepAliveMs = 0;
-    if (instance.slots.inUse === 0) await this.drop(instance);
+    this.retire(instance);
+    await instance.unloading;
   }
 
   running(): RunningModel[] {
-    return [...this.instances.values()]
-      .filter((i) => i.model)
-      .map((i) => ({
-        record: i.record,
-        contextLength: i.contextSize,
-        ram: i.model?.memory.ram ?? 0,
-        vram: i.model?.memory.vram ?? 0,
-        expiresAt: i.expiresAt,
-        active: i.slots.inUse,
-        queued: i.slots.waiting,
-      }));
+    return [...this.instances.values()].flatMap((i) =>
+      i.model
+        ? [
+            {
+              record: i.record,
+              contextLength: i.spec.contextSize,
+              slots: i.spec.slots,
+              ram: i.booked.ram,
+              vram: i.booked.vram,
+              expiresAt: i.expiresAt,
+              active: i.slots.inUse,
+              queued: i.slots.waiting,
+              stats: i.model.stats(),
+            },
+          ]
+        : [],
+    );
+  }
+
+  status(): SchedulerStatus {
+    const loading = this.loadingNow;
+    return {
+      loading: loading ? { model: loading.record.name, ...(loading.blocked !== undefined && { waiting: loading.blocked }) } : null,
+      waiting: this.waiting,
+      maxQueue: this.options.maxQueue,
+      memory: this.knownBudget ? { budget: this.knownBudget, booked: total(this.residents().map((r) => r.memory)) } : null,
+      failedLoads: this.failures.list().map((f) => ({
+        model: f.model,
+        error: f.error.message,
+        failedAt: new Date(f.failedAtMs),
+        retryAt: new Date(f.retryAtMs),
+      })),
+    };
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.instances.values()].map((i) => this.drop(i)));
+    const all = [...this.instances.values()];
+    for (const instance of all) instance.loadAbort.abort();
+    await Promise.allSettled(all.map((i) => this.drop(i)));
+    await Promise.allSettled([...this.unloadingInstances].map((i) => i.unloading));
     await this.engine.close();
   }
 
-  private contextSizeFor(record: ModelRecord, requested: number | undefined): number {
+  // ------------------------------------------------------------------ the request path
+
+  /** The load spec a request needs: context (capped at the model's), the model's slot count, threads. */
+  private specFor(record: ModelRecord, requestedContext: number | undefined): LoadSpec {
     const trained = record.metadata.contextLength;
-    const wanted = requested ?? this.options.defaultContextSize;
-    return trained > 0 ? Math.min(wanted, trained) : wanted;
+    const wanted = requestedContext ?? this.options.defaultContextSize;
+    const contextSize = trained > 0 ? Math.min(wanted, trained) : wanted;
+    const parallel = Number(record.parameters.num_parallel);
+    const slots = Number.isInteger(parallel) && parallel >= 1 && parallel <= 256 ? parallel : this.options.slotsPerModel;
+    return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads };
   }
 
-  private startLoad(record: ModelRecord, contextSize: number): Instance {
-    const spec = { modelPath: this.blobs.pathOf(record.modelDigest), contextSize, slots: this.options.slotsPerModel, threads: this.options.threads };
-    const loading = this.loadChain.then(() => this.engine.load(spec));
-    this.loadChain = loading.catch(() => undefined);
-    const instance: Instance = {
-      record,
-      contextSize,
-      loading,
-      slots: new Semaphore(this.options.slotsPerModel),
-      keepAliveMs: this.options.defaultKeepAliveMs,
-      expiresAt: null,
+  /** Waits until `record`'s model is loaded in the shape `spec` and one of its slots is held by this request. */
+  private async reserve(
+    requested: ModelRecord,
+    contextSize: number | undefined,
+    deadline: RequestDeadline,
+  ): Promise<{ instance: Instance; model: LoadedModel; loadDurationNs: number }> {
+    let record = requested;
+    let spec = this.specFor(record, contextSize);
+    let key = record.modelDigest;
+    let loadKey = `${key}/${spec.contextSize}x${spec.slots}`;
+    const { signal } = deadline;
+    let queued = false;
+    const enqueue = (): void => {
+      if (queued) return;
+      if (this.waiting >= this.options.maxQueue) throw new QueueFullError(this.retryAfterSeconds());
+      this.waiting++;
+      queued = true;
     };
-    this.instances.set(record.digest, instance);
-    loading.then(
-      (model) => {
-        instance.model = model;
-      },
-      () => {
-        if (this.instances.get(record.digest) === instance) this.instances.delete(record.digest);
-      },
-    );
-    instance.loading = loading.catch((error: unknown) => {
-      const appError = toAppError(error);
-      throw appError.status === 500 && !(appError instanceof ModelLoadError)
-        ? new ModelLoadError(`failed to load model "${record.name}": ${appError.message}`, { cause: error })
-        : appError;
-    });
-    return instance;
+    let loadDurationNs = 0;
+    try {
+      for (;;) {
+        if (signal.aborted) throw new RequestCancelledError();
+        const failure = this.failures.active(loadKey);
+        if (failure) throw cooldownError(failure.error, this.now() - failure.failedAtMs, failure.retryAtMs - this.now());
+
+        let instance = this.instances.get(key);
+        const latest = instance ? undefined : this.replacement(record);
+        if (latest) {
+          // The name was re-created with other weights after this request looked it up, and the old ones are gone.
+          record = latest;
+          spec = this.specFor(record, contextSize);
+          key = record.modelDigest;
+          loadKey = `${key}/${spec.contextSize}x${spec.slots}`;
+          continue;
+        }
+        if (instance && (instance.retiring || !sameShape(instance.spec, spec))) {
+          enqueue();
+          deadline.phase = "waiting for the model to load";
+          this.retire(instance);
+          await this.whileLive(instance, signal);
+          continue;
+        }
+        let starting = false;
+        if (!instance) {
+          instance = this.startLoad(record, spec, loadKey);
+          starting = true;
+        }
+        if (!instance.model) {
+          if (!starting) enqueue(); // the request that starts a load does not wait behind anyone
+          deadline.phase = "waiting for the model to load";
+          const loadStart = process.hrtime.bigint();
+          instance.demand++;
+          try {
+            await raceAbort(instance.ready, signal);
+          } catch (error) {
+            instance.demand--;
+            this.leave(instance);
+            throw error;
+          }
+          instance.demand--;
+          loadDurationNs = Number(process.hrtime.bigint() - loadStart);
+          if (this.instances.get(key) !== instance) continue; // unloaded or replaced while we waited
+        }
+        const model = instance.model;
+        if (!model) continue;
+        if (instance.slots.available === 0 || instance.slots.waiting > 0) enqueue();
+        deadline.phase = "waiting for a slot";
+        try {
+          await instance.slots.acquire(signal);
+        } catch (error) {
+          this.leave(instance);
+          throw error;
+        }
+        if (this.instances.get(key) !== instance) {
+          instance.slots.release();
+          continue;
+        }
+        this.clearTimer(instance);
+        instance.record = record;
+        return { instance, model, loadDurationNs };
+      }
+    } catch (error) {
+      const blocked = this.instances.get(key)?.blocked;
+      if (deadline.timedOut && blocked !== undefined) deadline.note = blocked;
+      throw error;
+    } finally {
+      if (queued) this.waiting--;
+    }
   }
 
-  private lease(instance: Instance, model: LoadedModel, keepAliveMs: number | undefined, loadDurationNs: number): Lease {
+  private lease(instance: Instance, model: LoadedModel, keepAliveMs: number | undefined, loadDurationNs: number, deadline: RequestDeadline): Lease {
     let released = false;
+    const startedMs = this.now();
     const release = (): void => {
       if (released) return;
       released = true;
-      if (keepAliveMs !== undefined) instance.keepAliveMs = keepAliveMs;
+      deadline[Symbol.dispose]();
+      this.serviceMs = 0.8 * this.serviceMs + 0.2 * (this.now() - startedMs);
+      // As in Ollama, each request sets the keep-alive: its own, else the server's default (for ever when pinned).
+      instance.keepAliveMs = keepAliveMs ?? (instance.pinned ? -1 : this.options.defaultKeepAliveMs);
       instance.slots.release();
-      if (instance.slots.inUse === 0) this.startTimer(instance);
+      this.leave(instance);
     };
-    return { model, loadDurationNs, release, [Symbol.dispose]: release };
+    return { model: new LeasedModel(model, deadline), loadDurationNs, release, [Symbol.dispose]: release };
+  }
+
+  /** A request stopped using or waiting for `instance`: once nothing does, count down or unload it. */
+  private leave(instance: Instance): void {
+    if (this.instances.get(instance.key) !== instance) return;
+    if (!instance.model) {
+      if (instance.demand === 0) this.abandon(instance);
+      return;
+    }
+    if (!this.isIdle(instance)) return;
+    instance.lastUsed = ++this.uses;
+    this.changed();
+    if (instance.retiring || this.isStale(instance)) void this.drop(instance);
+    else this.startTimer(instance);
+  }
+
+  /** The record now under `record`'s name when it names other weights and no name refers to `record`'s any more. */
+  private replacement(record: ModelRecord): ModelRecord | undefined {
+    if (!this.options.latest || !this.isStale(record.modelDigest)) return undefined;
+    const latest = this.options.latest(record.name);
+    return latest && latest.modelDigest !== record.modelDigest ? latest : undefined;
+  }
+
+  private retryAfterSeconds(): number {
+    return Math.min(60, Math.max(1, Math.ceil(this.serviceMs / 1000)));
+  }
+
+  // ------------------------------------------------------------------ loading and admission
+
+  private startLoad(record: ModelRecord, spec: LoadSpec, loadKey: string): Instance {
+    const onLoaded = (model: LoadedModel): LoadedModel => {
+      if (this.instances.get(instance.key) !== instance) {
+        void model.unload(); // every waiter left while it loaded
+        throw new RequestCancelledError();
+      }
+      instance.model = model;
+      instance.booked = larger(instance.booked, model.memory);
+      instance.lastUsed = ++this.uses;
+      this.failures.clear(loadKey);
+      return model;
+    };
+    const onFailed = (error: unknown): never => {
+      const appError = asLoadError(record, error);
+      if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+      if (!(appError instanceof RequestCancelledError || appError instanceof InsufficientMemoryError)) this.failures.record(loadKey, record.name, appError);
+      this.changed();
+      throw appError;
+    };
+    const instance: Instance = {
+      key: record.modelDigest,
+      loadKey,
+      record,
+      spec,
+      slots: new Semaphore(spec.slots),
+      ready: this.loadChain.then(() => this.admitAndLoad(instance)).then(onLoaded, onFailed),
+      loadAbort: new AbortController(),
+      booked: NO_MEMORY,
+      demand: 0,
+      keepAliveMs: this.options.defaultKeepAliveMs,
+      pinned: false,
+      expiresAt: null,
+      lastUsed: ++this.uses,
+      retiring: false,
+    };
+    this.loadChain = instance.ready.catch(() => undefined); // one load at a time; waiters may all have left
+    this.instances.set(instance.key, instance);
+    this.dropStale();
+    return instance;
+  }
+
+  /** Runs in the load chain: waits until the model fits (unloading idle ones), then loads it. */
+  private async admitAndLoad(instance: Instance): Promise<LoadedModel> {
+    const signal = instance.loadAbort.signal;
+    if (signal.aborted) throw new RequestCancelledError();
+    this.loadingNow = instance;
+    try {
+      const need = await this.engine.estimateMemory(instance.spec);
+      instance.booked = need;
+      const budget = await this.budget();
+      for (;;) {
+        if (signal.aborted) throw new RequestCancelledError();
+        const others = this.residents().filter((r) => r.key !== instance.key);
+        const plan = planAdmission(need, others, budget, this.options.maxLoadedModels);
+        if (plan.kind === "never") throw this.neverFits(instance, need, budget, others);
+        if (plan.kind === "admit") {
+          const victims = plan.victims.map((key) => this.instances.get(key)).filter((v): v is Instance => v !== undefined);
+          await Promise.all(victims.map((victim) => this.drop(victim)));
+          break;
+        }
+        instance.blocked = plan.reason;
+        await this.nextChange(signal);
+      }
+      instance.blocked = undefined;
+      return await this.engine.load(instance.spec, signal);
+    } finally {
+      instance.blocked = undefined;
+      if (this.loadingNow === instance) this.loadingNow = undefined;
+    }
+  }
+
+  /** Every loaded, loading or unloading instance, as admission sees it. */
+  private residents(): Resident[] {
+    const live = [...this.instances.values()].map((i) => ({
+      key: i.key,
+      memory: i.booked,
+      idle: this.isIdle(i),
+      lastUsed: i.lastUsed,
+      stale: this.isStale(i),
+    }));
+    const leaving = [...this.unloadingInstances].map((i) => ({ key: `unloading:${i.key}`, memory: i.booked, idle: false, lastUsed: i.lastUsed, stale: true }));
+    return [...live, ...leaving];
+  }
+
+  private neverFits(instance: Instance, need: Memory, budget: Memory, others: Resident[]): InsufficientMemoryError {
+    const { contextSize, slots } = instance.spec;
+    const free = { ram: budget.ram - total(others.map((o) => o.memory)).ram, vram: budget.vram - total(others.map((o) => o.memory)).vram };
+    const headroom = this.options.memory.headroom;
+    return new InsufficientMemoryError(
+      `model "${instance.record.name}" needs ${describe(need)} (weights and a ${contextSize}-token context × ${slots} slot${slots === 1 ? "" : "s"}) ` +
+        `but the memory budget is ${describe(budget)} (after ${formatBytes(headroom)} of headroom; ${describe({ ram: Math.max(0, free.ram), vram: Math.max(0, free.vram) })} free now), ` +
+        `so it cannot be loaded even with every other model unloaded: use a smaller num_ctx, fewer slots (num_parallel) or a smaller quantization, or raise the budget`,
+    );
+  }
+
+  private budget(): Promise<Memory> {
+    this.budgetCache ??= (async () => {
+      const measured = (await this.engine.capacity?.()) ?? { ram: os.totalmem(), vram: 0 };
+      this.knownBudget = budgetOf({ configured: this.options.memory.budget, measured, headroom: this.options.memory.headroom });
+      return this.knownBudget;
+    })();
+    return this.budgetCache;
+  }
+
+  // ------------------------------------------------------------------ keep-alive, retiring, unloading
+
+  private isIdle(instance: Instance): boolean {
+    return instance.model !== undefined && instance.slots.inUse === 0 && instance.slots.waiting === 0 && instance.demand === 0;
+  }
+
+  private isStale(instanceOrKey: Instance | string): boolean {
+    const key = typeof instanceOrKey === "string" ? instanceOrKey : instanceOrKey.key;
+    return this.options.isReferenced !== undefined && !this.options.isReferenced(key);
+  }
+
+  /**
+   * Unloads idle instances whose weights no model name refers to any more (the old side of a hot swap, or a
+   * deleted model); busy ones follow when their requests finish. Call after the store changes.
+   */
+  dropStale(): void {
+    for (const instance of this.instances.values()) if (this.isIdle(instance) && this.isStale(instance)) void this.drop(instance);
+  }
+
+  /** Stops `instance` from taking new requests; it unloads once its current ones finish. */
+  private retire(instance: Instance): void {
+    instance.retiring = true;
+    if (this.isIdle(instance)) void this.drop(instance);
+  }
+
+  /** Every waiter left a load that has not finished: cancel it. */
+  private abandon(instance: Instance): void {
+    this.instances.delete(instance.key);
+    instance.loadAbort.abort();
+    this.changed();
   }
 
   private startTimer(instance: Instance): void {
@@ -179,8 +412,10 @@ export class Scheduler {
       void this.drop(instance);
       return;
     }
-    instance.expiresAt = new Date(Date.now() + instance.keepAliveMs);
-    instance.timer = setTimeout(() => void this.drop(instance), instance.keepAliveMs);
+    instance.expiresAt = new Date(this.now() + instance.keepAliveMs);
+    instance.timer = setTimeout(() => {
+      if (this.isIdle(instance)) void this.drop(instance);
+    }, instance.keepAliveMs);
     instance.timer.unref();
   }
 
@@ -190,30 +425,36 @@ export class Scheduler {
     instance.expiresAt = null;
   }
 
-  /** Waits until the instance is idle, then unloads it. */
-  private async retire(instance: Instance, signal: AbortSignal): Promise<void> {
-    await raceAbort(instance.loading.catch(() => undefined), signal);
-    await instance.slots.drain(signal);
-    await this.drop(instance);
-  }
-
+  /** Removes the instance at once (new requests load afresh) and unloads it; its memory counts until unloaded. */
   private drop(instance: Instance): Promise<void> {
     if (instance.unloading) return instance.unloading;
     this.clearTimer(instance);
-    if (this.instances.get(instance.record.digest) === instance) this.instances.delete(instance.record.digest);
-    instance.unloading = instance.loading.then(
-      (model) => model.unload(),
-      () => undefined,
-    );
+    if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+    this.unloadingInstances.add(instance);
+    instance.unloading = instance.ready
+      .then(
+        (model) => model.unload(),
+        () => undefined,
+      )
+      .finally(() => {
+        this.unloadingInstances.delete(instance);
+        this.changed();
+      });
+    this.changed();
     return instance.unloading;
   }
-}
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new RequestCancelledError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new RequestCancelledError());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+  /** Resolves once `instance` is no longer the live instance of its weights (dropped or abandoned). */
+  private async whileLive(instance: Instance, signal: AbortSignal): Promise<void> {
+    while (this.instances.get(instance.key) === instance) await this.nextChange(signal);
+  }
+
+  /** Wakes everything waiting for a change: a model went idle, was dropped, finished unloading, or failed. */
+  private changed(): void {
+    this.changeWaiters.splice(0).forEach((wake) => wake());
+  }
+
+  private nextChange(signal: AbortSignal): Promise<void> {
+    return raceAbort(new Promise<void>((resolve) => this.changeWaiters.push(resolve)), signal);
+  }
 }

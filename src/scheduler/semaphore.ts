@@ -4,7 +4,6 @@ import { RequestCancelledError } from "../domain/errors.js";
 export class Semaphore {
   private used = 0;
   private readonly queue: Array<() => void> = [];
-  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly capacity: number) {}
 
@@ -46,19 +45,5 @@ export class Semaphore {
     this.used--;
     const next = this.queue.shift();
     if (next) next();
-    else if (this.used === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
-  }
-
-  /** Resolves once nothing holds or waits for the semaphore. */
-  drain(signal: AbortSignal): Promise<void> {
-    if (this.used === 0 && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => reject(new RequestCancelledError());
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.idleWaiters.push(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      });
-    });
   }
 }

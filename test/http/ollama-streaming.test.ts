@@ -8,7 +8,8 @@ import { postJson, readNdjson } from "../helpers/start-server.js";
 // Stream framing, errors before/after the first byte, disconnects and the queue, on the fake engine.
 let server: FakeServer;
 before(async () => {
-  server = await startFakeServer({ numParallel: 1, maxQueue: 1 });
+  // No load cooldown: the failed-load test is followed by tests whose loads must succeed.
+  server = await startFakeServer({ numParallel: 1, maxQueue: 1, loadCooldownMs: 0 });
 });
 after(() => server.close());
 beforeEach(() => {

@@ -66,7 +66,7 @@ test("/api/show of a plain model: the file's chat template, empty fields left ou
 
 test("/api/ps item: size is RAM + VRAM, our active/queued extras, far-future expiry when it never expires", () => {
   const now = new Date("2025-01-01T00:00:00.000Z");
-  const running = { record: modelRecord(), contextLength: 2048, ram: 100, vram: 50, expiresAt: new Date("2025-01-01T00:05:00.000Z"), active: 1, queued: 2 };
+  const running = { record: modelRecord(), contextLength: 2048, ram: 100, vram: 50, expiresAt: new Date("2025-01-01T00:05:00.000Z"), active: 1, queued: 2, stats: { speculative: { drafted: 0, accepted: 0 } } };
   assert.deepEqual(toPsModel(running, now), {
     name: "tiny:latest",
     model: "tiny:latest",

@@ -6,7 +6,7 @@ import { chat } from "./chat.js";
 import { createModel } from "./create.js";
 import { embed, embeddings } from "./embed.js";
 import { generate } from "./generate.js";
-import { copyModel, deleteModel, listModels, listRunning, showModel } from "./models.js";
+import { copyModel, deleteModel, health, listModels, listRunning, showModel } from "./models.js";
 
 /** The Ollama release whose API we match; clients gate features on it. */
 export const OLLAMA_VERSION = "0.12.0";
@@ -27,6 +27,7 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
     app.get("/api/tags", on(listModels));
     app.post("/api/show", on(showModel));
     app.get("/api/ps", on(listRunning));
+    app.get("/health", on(health));
     app.post("/api/generate", on(generate));
     app.post("/api/chat", on(chat));
     app.post("/api/embed", on(embed));

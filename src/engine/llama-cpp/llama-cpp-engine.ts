@@ -17,6 +17,7 @@ import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js
 import { readGguf } from "../../gguf/read-gguf.js";
 import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
+import { BatchObserver } from "./batch-observer.js";
 import { LlamaCppModel } from "./loaded-model.js";
 
 /** Tokens guessed per step when a speculative spec names no count. */
@@ -64,7 +65,7 @@ export class LlamaCppEngine implements Engine {
     if (spec.speculative?.type !== "draft") {
       const lookup = spec.speculative?.type === "lookup" ? spec.speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS : undefined;
       const predictor = lookup === undefined ? undefined : () => new InputLookupTokenPredictor({ predictionLength: { max: lookup } });
-      return new LlamaCppModel(spec, llama, main.model, main.context, predictor);
+      return new LlamaCppModel(spec, llama, main.model, main.context, predictor, [], main.batches);
     }
     const maxTokens = spec.speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS;
     let draft;
@@ -80,11 +81,16 @@ export class LlamaCppEngine implements Engine {
     return new LlamaCppModel(spec, llama, main.model, main.context, predictor, [
       { dispose: () => draftContext.dispose() },
       { dispose: () => draftModel.dispose() },
-    ]);
+    ], main.batches);
   }
 
   /** Validates the file, loads it and creates its context; disposes the model if the context fails. */
-  private async loadWithContext(llama: Llama, modelPath: string, spec: LoadSpec, signal?: AbortSignal): Promise<{ model: LlamaModel; context: LlamaContext }> {
+  private async loadWithContext(
+    llama: Llama,
+    modelPath: string,
+    spec: LoadSpec,
+    signal?: AbortSignal,
+  ): Promise<{ model: LlamaModel; context: LlamaContext; batches: BatchObserver }> {
     await readGguf(modelPath); // throws InvalidModelFileError for files that would make loadModel hang
     if (signal?.aborted) throw new RequestCancelledError();
     let model: LlamaModel;
@@ -94,13 +100,15 @@ export class LlamaCppEngine implements Engine {
       throw fromLlamaError(error, "load");
     }
     try {
+      const batches = new BatchObserver();
       const context = await model.createContext({
-        contextSize: spec.contextSize * spec.slots,
+        contextSize: spec.contextSize, // per sequence: node-llama-cpp allocates contextSize × sequences cells
         sequences: spec.slots,
         threads: spec.threads,
+        batching: { itemPrioritizationStrategy: batches.strategy },
         ...(signal && { createSignal: signal }),
       });
-      return { model, context };
+      return { model, context, batches };
     } catch (error) {
       await disposeWithTimeout(() => model.dispose(), "model");
       throw fromLlamaError(error, "load");
@@ -114,11 +122,19 @@ export class LlamaCppEngine implements Engine {
     const gpuLayers = llama.gpu === false ? 0 : insights.totalLayers;
     const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers });
     const context = await insights.estimateContextResourceRequirementsV2({
-      contextSize: spec.contextSize * spec.slots,
+      contextSize: spec.contextSize, // per sequence, as in load
       sequences: spec.slots,
       modelGpuLayers: gpuLayers,
     });
     return { ram: model.cpuRam + context.cpuRam, vram: model.gpuVram + context.gpuVram };
+  }
+
+  /** The machine's RAM, and its GPU's VRAM when models go on a GPU. */
+  async capacity(): Promise<MemoryEstimate> {
+    const llama = await this.runtime();
+    const ram = (await llama.getRamState()).total;
+    const vram = llama.gpu === false ? 0 : (await llama.getVramState()).total;
+    return { ram, vram };
   }
 
   async close(): Promise<void> {

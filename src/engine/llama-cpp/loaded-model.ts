@@ -26,6 +26,7 @@ import { fromLlamaError } from "./errors.js";
 import { toLlamaSampling } from "./sampling.js";
 import { disposeWithTimeout } from "./dispose.js";
 import { Mutex } from "./mutex.js";
+import type { BatchObserver } from "./batch-observer.js";
 
 type StopReason = "eogToken" | "stopGenerationTrigger" | "functionCalls" | "maxTokens" | "abort" | "customStopTrigger";
 
@@ -55,6 +56,7 @@ export class LlamaCppModel implements LoadedModel {
     private readonly context: LlamaContext,
     predictor: (() => TokenPredictor) | undefined,
     private readonly extras: { dispose(): Promise<void> }[] = [],
+    private readonly batches?: BatchObserver,
   ) {
     this.sequences = Array.from({ length: context.totalSequences }, () =>
       context.getSequence(predictor ? { tokenPredictor: predictor() } : {}),
@@ -71,17 +73,18 @@ export class LlamaCppModel implements LoadedModel {
       drafted += validated + refuted;
       accepted += validated;
     }
-    return { speculative: { drafted, accepted } };
+    return { speculative: { drafted, accepted }, ...(this.batches && { batching: this.batches.stats() }) };
   }
 
+  /** The weights (on the GPU when any layer is offloaded) and what node-llama-cpp booked for the context. */
   get memory(): { ram: number; vram: number } {
-    const total = this.model.size + this.context.stateSize;
+    const context = this.context.memoryUsage;
     const onGpu = this.model.gpuLayers > 0 && this.llama.gpu !== false;
-    return onGpu ? { ram: 0, vram: total } : { ram: total, vram: 0 };
+    return onGpu ? { ram: context.ram, vram: this.model.size + context.vram } : { ram: this.model.size + context.ram, vram: context.vram };
   }
 
   chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    return this.generate(signal, request.format, async (sequence, hooks) => {
+    return this.generate(signal, request.format, () => this.chatPromptTokens(request), async (sequence, hooks) => {
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
       try {
         const tools = request.tools ?? [];
@@ -100,7 +103,9 @@ export class LlamaCppModel implements LoadedModel {
   }
 
   complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    return this.generate(signal, request.format, async (sequence, hooks) => {
+    const prompt = (): readonly Token[] =>
+      request.suffix !== undefined && request.suffix !== "" ? this.model.tokenize(request.prompt) : this.completionInput(request).tokens;
+    return this.generate(signal, request.format, prompt, async (sequence, hooks) => {
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
         const sampling = toLlamaSampling(request.sampling, this.generationLimit());
@@ -200,19 +205,56 @@ export class LlamaCppModel implements LoadedModel {
   }
 
   /**
+   * Takes the free sequence whose KV cache serves the prompt best: the one that served the previous turn of this
+   * conversation, so only the new turn is read. Each is scored by the prefix it shares with the prompt minus the
+   * cached tokens the prompt would overwrite (another conversation's, kept for its own follow-up), so a shared
+   * template header does not hand a stranger's cache over when an empty sequence is free. On a tie, the one idle
+   * the longest.
+   */
+  private takeSequence(prompt: () => readonly Token[]): LlamaContextSequence | undefined {
+    if (this.freeSequences.length <= 1) return this.freeSequences.pop();
+    let tokens: readonly Token[];
+    try {
+      tokens = prompt();
+    } catch {
+      tokens = []; // the generation itself reports what is wrong with the prompt
+    }
+    let best = 0;
+    let bestScore = -Infinity;
+    this.freeSequences.forEach((sequence, index) => {
+      const cached = sequence.contextTokens;
+      const shared = commonPrefixLength(cached, tokens);
+      const score = shared - (cached.length - shared);
+      if (score > bestScore) [best, bestScore] = [index, score];
+    });
+    return this.freeSequences.splice(best, 1)[0];
+  }
+
+  /** The conversation as the chat wrapper renders it for the model (without tools' documentation when there are none). */
+  private chatPromptTokens(request: ChatRequest): Token[] {
+    const tools = request.tools ?? [];
+    const state = this.chatWrapper.generateContextState({
+      chatHistory: toChatHistory(request.messages),
+      ...(tools.length > 0 && { availableFunctions: toFunctions(tools) }),
+    });
+    return state.contextText.tokenize(this.model.tokenizer);
+  }
+
+  /**
    * Runs one generation on a free sequence and turns its callbacks into a GenerationEvent stream, with usage
    * measured from the sequence's token meter and wall-clock time split at the first generated token.
    */
   private generate(
     signal: AbortSignal,
     format: OutputFormat,
+    prompt: () => readonly Token[],
     run: (sequence: LlamaContextSequence, hooks: Hooks) => Promise<RunResult>,
   ): AsyncIterable<GenerationEvent> {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     const stream = new EventStream<GenerationEvent>(() => abort.abort());
-    const sequence = this.freeSequences.pop();
+    const sequence = this.takeSequence(prompt);
     if (!sequence) {
       stream.fail(new InternalError("no free sequence: more requests than slots reached the model"));
       return stream;
@@ -281,6 +323,13 @@ interface RunResult {
   constrained: boolean;
   promptTokens?: Token[];
   wantContext?: boolean;
+}
+
+function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const limit = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < limit && a[i] === b[i]) i++;
+  return i;
 }
 
 function asObject(value: unknown): Record<string, unknown> {

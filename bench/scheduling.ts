@@ -1,0 +1,464 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { buildApp, type App } from "../src/app.js";
+import type { Config } from "../src/config/schema.js";
+import { spread } from "./sample.js";
+
+/**
+ * The scheduling part of `npm run bench`: continuous batching (aggregate decode speed with 1, 4 and 8 concurrent
+ * streams on one model with 8 slots) and prefix reuse (time to first token of a chat's turn 2 against turn 1),
+ * for ai-server over HTTP and, beside it in the same run, llama.cpp's own llama-server on the same GGUF with the
+ * same threads, slots and per-slot context, driven by the same HTTP client code.
+ */
+
+const SLOTS = 8;
+const CONTEXT = 512;
+const STREAMS = [1, 4, 8] as const;
+const GENERATED = 64;
+const CHAT_REPLY_TOKENS = 16;
+/** Words of the chat's system prompt (~1.5 tokens each here): turn 2 must fit a 512-token slot on both servers. */
+const SYSTEM_WORDS = 200;
+
+export interface SchedulingBenchOptions {
+  config: Config;
+  modelPath: string;
+  reps: number;
+  log: (message: string) => void;
+}
+
+/** One streamed generation, timed at the client (ms, performance.now()). */
+interface Timing {
+  start: number;
+  first: number;
+  end: number;
+  tokens: number;
+}
+
+interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** What both servers are asked to do. */
+interface Target {
+  readonly name: string;
+  /** A raw streamed completion of `maxTokens` tokens at temperature 0. */
+  generate(prompt: string, maxTokens: number): Promise<Timing>;
+  /** A streamed chat turn; time to the first content and the reply. */
+  chat(messages: ChatMessage[], maxTokens: number): Promise<{ ttftMs: number; reply: string }>;
+  close(): Promise<void>;
+}
+
+interface Measured {
+  /** Median aggregate decode tok/s, by concurrent streams. */
+  aggregate: Map<number, number[]>;
+  ttft1: number[];
+  ttft2: number[];
+}
+
+export async function schedulingBench(options: SchedulingBenchOptions): Promise<string> {
+  const { config, modelPath, reps, log } = options;
+  const loadBefore = os.loadavg()[0] ?? 0;
+  const ours = await AiServerTarget.open(config, modelPath);
+  const binary = await findLlamaServer();
+  let reference: Target | undefined;
+  let skipped: string | undefined;
+  try {
+    if (binary.path) reference = await LlamaServerTarget.open(binary.path, modelPath, config.threads, ours.onGpu);
+    else skipped = binary.reason;
+  } catch (error) {
+    skipped = `llama-server did not start: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  // llama-server fails a request whose output is not valid UTF-8 ("does not match the expected Content-only
+  // format"), which a random model's byte tokens produce for some prompts: pick prompts whose greedy output is valid,
+  // on a separate llama-server process (so the measured one starts with empty caches).
+  const plan = binary.path && reference ? await screenPrompts(binary.path, modelPath, config.threads, ours.onGpu, reps, log) : planPrompts(reps);
+  const targets = reference ? [ours, reference] : [ours];
+  const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(STREAMS.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
+  try {
+    for (const target of targets) await target.generate(prompt(0, 0), 2).catch(() => undefined); // warm-up
+    for (let rep = 0; rep < reps; rep++) {
+      for (const n of STREAMS) {
+        // Alternate which server goes first; every stream's prompt is new (no cache to reuse).
+        for (const target of rep % 2 === 0 ? targets : [...targets].reverse()) {
+          const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED))).catch(skip(target, log));
+          if (!timings) continue;
+          const tokens = timings.reduce((sum, t) => sum + t.tokens, 0);
+          const window = Math.max(...timings.map((t) => t.end)) - Math.min(...timings.map((t) => t.first));
+          results.get(target)?.aggregate.get(n)?.push(tokens / (window / 1000));
+        }
+      }
+      for (const target of rep % 2 === 0 ? targets : [...targets].reverse()) {
+        const first: ChatMessage[] = [
+          { role: "system", content: plan.systems[rep] ?? "" },
+          { role: "user", content: CHAT_USER_1 },
+        ];
+        const turn1 = await target.chat(first, CHAT_REPLY_TOKENS).catch(skip(target, log));
+        if (!turn1) continue;
+        const turn2 = await target.chat([...first, { role: "assistant", content: turn1.reply }, { role: "user", content: CHAT_USER_2 }], CHAT_REPLY_TOKENS).catch(skip(target, log));
+        if (!turn2) continue;
+        results.get(target)?.ttft1.push(turn1.ttftMs);
+        results.get(target)?.ttft2.push(turn2.ttftMs);
+      }
+      log(`scheduling rep ${rep + 1}/${reps} done`);
+    }
+    const batches = await ours.batches();
+    return render(results, ours, reference, skipped, { threads: config.threads, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
+  } finally {
+    await Promise.allSettled(targets.map((t) => t.close()));
+  }
+}
+
+/** llama-server's failures (see screenPrompts) cost it that sample; ai-server's stop the bench. */
+function skip(target: Target, log: (message: string) => void): (error: unknown) => undefined {
+  return (error) => {
+    if (target.name === "ai-server") throw error;
+    log(`${target.name}: sample skipped: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  };
+}
+
+function render(
+  results: Map<Target, Measured>,
+  ours: Target,
+  reference: Target | undefined,
+  skipped: string | undefined,
+  info: { threads: number; reps: number; loadBefore: number; loadAfter: number; batches: string },
+): string {
+  const median = (values: number[] | undefined): number => (values && values.length > 0 ? spread(values).median : NaN);
+  const cell = (values: number[] | undefined, digits: number): string =>
+    values && values.length > 0 ? `${spread(values).median.toFixed(digits)} (${spread(values).min.toFixed(digits)}–${spread(values).max.toFixed(digits)})` : "–";
+  const a = results.get(ours);
+  const b = reference ? results.get(reference) : undefined;
+  const ratio = (x: number, y: number): string => (Number.isFinite(x) && Number.isFinite(y) && y > 0 ? `${(x / y).toFixed(3)}×` : "–");
+  const rows = [
+    "| scenario | ai-server | llama-server | ai-server vs llama-server (≥ 1.0× is the goal) |",
+    "|---|--:|--:|--:|",
+  ];
+  for (const n of STREAMS) {
+    const [x, y] = [median(a?.aggregate.get(n)), median(b?.aggregate.get(n))];
+    rows.push(`| aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"} | ${cell(a?.aggregate.get(n), 1)} | ${cell(b?.aggregate.get(n), 1)} | ${ratio(x, y)} |`);
+  }
+  const [t1a, t2a, t1b, t2b] = [median(a?.ttft1), median(a?.ttft2), median(b?.ttft1), median(b?.ttft2)];
+  rows.push(`| chat TTFT turn 1 (ms) | ${cell(a?.ttft1, 1)} | ${cell(b?.ttft1, 1)} | ${ratio(t1b, t1a)} |`);
+  rows.push(`| chat TTFT turn 2 (ms) | ${cell(a?.ttft2, 1)} | ${cell(b?.ttft2, 1)} | ${ratio(t2b, t2a)} |`);
+  rows.push(`| turn 2 / turn 1 TTFT (prefix reuse) | ${ratio(t2a, t1a)} | ${ratio(t2b, t1b)} | |`);
+  return [
+    "",
+    "## Scheduling: continuous batching and prefix reuse, ai-server vs llama.cpp's llama-server",
+    "",
+    `- both: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${SLOTS} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
+      `${info.reps} repetitions alternating which server goes first; median (min–max)`,
+    `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
+      "different prompts; all tokens / (last stream's end − first stream's first token)",
+    `- chat TTFT: /api/chat vs /v1/chat/completions with a ${SYSTEM_WORDS}-word system prompt (new every repetition); turn 2 sends turn 1 + its ${CHAT_REPLY_TOKENS}-token reply + a short question. ` +
+      "Ratios: decode ai-server/llama-server, TTFT llama-server/ai-server (so ≥ 1.0× means ai-server is as fast or faster)",
+    `- ai-server batching counters after the run (/api/ps): ${info.batches}`,
+    `- machine load (1-min load average): ${info.loadBefore.toFixed(2)} before, ${info.loadAfter.toFixed(2)} after, on ${os.availableParallelism()} cores`,
+    ...(skipped ? [`- llama-server column skipped: ${skipped}`] : []),
+    "",
+    ...rows,
+  ].join("\n");
+}
+
+/** The prompts of every measured round: per repetition, N stream prompts for each N; one system prompt per chat. */
+interface PromptPlan {
+  streams: Array<Map<number, string[]>>;
+  systems: string[];
+}
+
+const CHAT_USER_1 = "Tell me a story about the weather in Paris";
+const CHAT_USER_2 = "Please reply briefly";
+
+/** Prompts by a fixed rule; `variant` shifts them (a prompt that failed screening gets the next variant). */
+function planPrompts(reps: number, variant: (rep: number, stream: number) => number = () => 0): PromptPlan {
+  const streams = Array.from({ length: reps }, (_, rep) => new Map(STREAMS.map((n) => [n, Array.from({ length: n }, (_, i) => prompt(rep + 1, n * 100 + i + 1000 * variant(rep, n * 100 + i)))])));
+  const systems = Array.from({ length: reps }, (_, rep) => prompt(rep + 1, 999 + 1000 * variant(rep, 999), SYSTEM_WORDS));
+  return { streams, systems };
+}
+
+/** Replaces prompts llama-server fails on (see schedulingBench) with other variants, checked on a throw-away llama-server. */
+async function screenPrompts(binary: string, modelPath: string, threads: number, gpu: boolean, reps: number, log: (m: string) => void): Promise<PromptPlan> {
+  const variants = new Map<string, number>();
+  const variant = (rep: number, stream: number): number => variants.get(`${rep}/${stream}`) ?? 0;
+  const screen = await LlamaServerTarget.open(binary, modelPath, threads, gpu);
+  try {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const plan = planPrompts(reps, variant);
+      const checks: Array<Promise<void>> = [];
+      for (let rep = 0; rep < reps; rep++) {
+        for (const n of STREAMS) {
+          (plan.streams[rep]?.get(n) ?? []).forEach((text, i) => {
+            checks.push(
+              screen.generate(text, GENERATED).then(
+                () => undefined,
+                (error: unknown) => {
+                  log(`  screening: ${error instanceof Error ? error.message.slice(0, 120) : String(error)}`);
+                  variants.set(`${rep}/${n * 100 + i}`, variant(rep, n * 100 + i) + 1);
+                },
+              ),
+            );
+          });
+        }
+        const system = { role: "system" as const, content: plan.systems[rep] ?? "" };
+        const user = { role: "user" as const, content: CHAT_USER_1 };
+        checks.push(
+          screen
+            .chat([system, user], CHAT_REPLY_TOKENS)
+            .then((turn1) => screen.chat([system, user, { role: "assistant", content: turn1.reply }, { role: "user", content: CHAT_USER_2 }], CHAT_REPLY_TOKENS))
+            .then(
+              () => undefined,
+              (error: unknown) => {
+                log(`  screening chat: ${error instanceof Error ? error.message.slice(0, 120) : String(error)}`);
+                variants.set(`${rep}/999`, variant(rep, 999) + 1);
+              },
+            ),
+        );
+      }
+      const before = variants.size === 0 ? 0 : [...variants.values()].reduce((a, b) => a + b, 0);
+      await Promise.all(checks);
+      const after = [...variants.values()].reduce((a, b) => a + b, 0);
+      log(`screened prompts for llama-server (attempt ${attempt + 1}): ${after - before} replaced`);
+      if (after === before) return plan;
+    }
+    return planPrompts(reps, variant);
+  } finally {
+    await screen.close();
+  }
+}
+
+/** `words` words from a fixed English list, starting at a word chosen by (rep, stream) so every prompt differs from its first token. */
+function prompt(rep: number, stream: number, words = 24): string {
+  const vocabulary = (
+    "the weather in Paris is sunny today and London has rain tell me a story about a city you are a helpful respectful honest assistant " +
+    "always answer as helpfully as possible if a question does not make any sense explain why instead of answering something incorrectly"
+  ).split(" ");
+  const start = (rep * 131 + stream * 17) % vocabulary.length;
+  const out = [`story${rep}x${stream}`];
+  for (let i = 0; out.length < words; i++) out.push(vocabulary[(start + i) % vocabulary.length] ?? "the");
+  return out.join(" ");
+}
+
+// ------------------------------------------------------------------ ai-server
+
+class AiServerTarget implements Target {
+  readonly name = "ai-server";
+  private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
+
+  private constructor(
+    private readonly app: App,
+    private readonly home: string,
+    private readonly port: number,
+    readonly onGpu: boolean,
+  ) {}
+
+  static async open(config: Config, modelPath: string): Promise<AiServerTarget> {
+    const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-sched-"));
+    const app = await buildApp({ ...config, home, numParallel: SLOTS, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 });
+    const { digest } = await app.services.store.blobs.importFile(modelPath);
+    await app.services.store.create({ name: "bench", modelDigest: digest });
+    await app.http.listen({ host: "127.0.0.1", port: 0 });
+    const port = (app.http.server.address() as net.AddressInfo).port;
+    const lease = await app.services.scheduler.acquire(app.services.store.require("bench"), {}, new AbortController().signal);
+    const onGpu = lease.model.memory.vram > 0;
+    lease.release();
+    return new AiServerTarget(app, home, port, onGpu);
+  }
+
+  async generate(text: string, maxTokens: number): Promise<Timing> {
+    const body = { model: "bench", prompt: text, raw: true, stream: true, options: { num_predict: maxTokens, temperature: 0, seed: 0 } };
+    let tokens = 0;
+    const timing = await streamLines(this.agent, this.port, "/api/generate", body, (line) => {
+      const value = JSON.parse(line) as { done?: boolean; eval_count?: number; error?: string };
+      if (value.error) throw new Error(value.error);
+      if (value.done) tokens = value.eval_count ?? 0;
+      return value.done ? "end" : "token";
+    });
+    return { ...timing, tokens };
+  }
+
+  async chat(messages: ChatMessage[], maxTokens: number): Promise<{ ttftMs: number; reply: string }> {
+    let reply = "";
+    const body = { model: "bench", messages, stream: true, options: { num_predict: maxTokens, temperature: 0, seed: 0 } };
+    const timing = await streamLines(this.agent, this.port, "/api/chat", body, (line) => {
+      const value = JSON.parse(line) as { done?: boolean; message?: { content?: string }; error?: string };
+      if (value.error) throw new Error(value.error);
+      reply += value.message?.content ?? "";
+      return value.done ? "end" : value.message?.content ? "token" : "other";
+    });
+    return { ttftMs: timing.first - timing.start, reply };
+  }
+
+  async batches(): Promise<string> {
+    const running = this.app.services.scheduler.running()[0];
+    const b = running?.stats.batching;
+    return b ? `${b.batches} decode steps, ${b.multiSequence} with several requests, up to ${b.maxSequences} in one` : "none";
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+    await this.app.close();
+    await rm(this.home, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------ llama-server
+
+class LlamaServerTarget implements Target {
+  readonly name = "llama-server";
+  private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly port: number,
+  ) {}
+
+  static async open(binary: string, modelPath: string, threads: number, gpu: boolean): Promise<LlamaServerTarget> {
+    const port = await freePort();
+    const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-tb", String(threads)];
+    args.push("-np", String(SLOTS), "-c", String(SLOTS * CONTEXT), "-ngl", gpu ? "999" : "0", "--no-webui");
+    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
+    const target = new LlamaServerTarget(child, port);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
+      const status = await getStatus(port, "/health").catch(() => 0);
+      if (status === 200) return target;
+      if (Date.now() > deadline) {
+        child.kill("SIGTERM");
+        throw new Error("not healthy after 120 s");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async generate(text: string, maxTokens: number): Promise<Timing> {
+    const body = { prompt: text, n_predict: maxTokens, temperature: 0, seed: 0, stream: true, cache_prompt: true };
+    let tokens = 0;
+    const timing = await streamLines(this.agent, this.port, "/completion", body, (line) => {
+      if (!line.startsWith("data: ")) return "other";
+      const value = JSON.parse(line.slice(6)) as { stop?: boolean; tokens_predicted?: number; timings?: { predicted_n?: number } };
+      if (value.stop) tokens = value.timings?.predicted_n ?? value.tokens_predicted ?? 0;
+      return value.stop ? "end" : "token";
+    });
+    return { ...timing, tokens };
+  }
+
+  async chat(messages: ChatMessage[], maxTokens: number): Promise<{ ttftMs: number; reply: string }> {
+    let reply = "";
+    const body = { messages, max_tokens: maxTokens, temperature: 0, seed: 0, stream: true };
+    const timing = await streamLines(this.agent, this.port, "/v1/chat/completions", body, (line) => {
+      if (!line.startsWith("data: ")) return "other";
+      if (line === "data: [DONE]") return "end";
+      const value = JSON.parse(line.slice(6)) as { choices?: Array<{ delta?: { content?: string | null } }> };
+      const content = value.choices?.[0]?.delta?.content ?? "";
+      reply += content;
+      return content ? "token" : "other";
+    });
+    return { ttftMs: timing.first - timing.start, reply };
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once("exit", resolve));
+    this.child.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
+}
+
+/** BENCH_LLAMA_SERVER, else the build of scripts/build-llama-server.mjs (never builds here). */
+async function findLlamaServer(): Promise<{ path?: string; reason?: string }> {
+  if (process.env.BENCH_LLAMA_SERVER) return { path: process.env.BENCH_LLAMA_SERVER };
+  const script = new URL("../scripts/build-llama-server.mjs", import.meta.url);
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [script.pathname, "--no-build"]);
+    const found = stdout.trim().split("\n").at(-1);
+    return found ? { path: found } : { reason: "scripts/build-llama-server.mjs printed no path" };
+  } catch {
+    return { reason: "no llama-server build: run `node scripts/build-llama-server.mjs` first (or set BENCH_LLAMA_SERVER)" };
+  }
+}
+
+/**
+ * POSTs `body` and reads the response line by line; `classify` says which line is a token (the first one's arrival
+ * is the first-token time) and which is the last. Times on performance.now().
+ */
+function streamLines(
+  agent: http.Agent,
+  port: number,
+  route: string,
+  body: unknown,
+  classify: (line: string) => "token" | "end" | "other",
+): Promise<{ start: number; first: number; end: number }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    let first: number | undefined;
+    const request = http.request({ host: "127.0.0.1", port, path: route, method: "POST", agent, headers: { "content-type": "application/json" } }, (response) => {
+      let buffered = "";
+      let finished = false;
+      const take = (text: string, now: number): void => {
+        const line = text.trim();
+        if (line === "" || finished) return;
+        if (response.statusCode !== 200) return reject(new Error(`${route}: HTTP ${response.statusCode}: ${line}`));
+        let kind;
+        try {
+          kind = classify(line);
+        } catch (error) {
+          return reject(error);
+        }
+        if (kind === "token") first ??= now;
+        if (kind === "end") {
+          finished = true;
+          resolve({ start, first: first ?? now, end: now });
+        }
+      };
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        const now = performance.now();
+        buffered += chunk;
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) !== -1) {
+          take(buffered.slice(0, newline), now);
+          buffered = buffered.slice(newline + 1);
+        }
+      });
+      response.on("end", () => {
+        take(buffered, performance.now()); // a last line without a newline
+        if (!finished) reject(new Error(`${route}: stream ended without a final line (HTTP ${response.statusCode}): ${buffered}`));
+      });
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(JSON.stringify(body));
+  });
+}
+
+function getStatus(port: number, route: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: "127.0.0.1", port, path: route }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("error", reject);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}

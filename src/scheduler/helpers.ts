@@ -1,0 +1,34 @@
+import { InsufficientMemoryError, ModelLoadError, RequestCancelledError, toAppError, type AppError } from "../domain/errors.js";
+import type { ModelRecord } from "../domain/model.js";
+import type { LoadSpec } from "../engine/engine.js";
+import { formatDuration } from "./deadline.js";
+
+/** Small helpers of the scheduler: shapes, load errors, waiting with a signal. */
+
+export function sameShape(a: LoadSpec, b: LoadSpec): boolean {
+  return a.contextSize === b.contextSize && a.slots === b.slots && a.modelPath === b.modelPath;
+}
+
+/** Engine failures become ModelLoadError naming the model; catalog errors with a client status stay as they are. */
+export function asLoadError(record: ModelRecord, error: unknown): AppError {
+  const appError = toAppError(error);
+  if (appError.status !== 500 || appError instanceof InsufficientMemoryError) return appError;
+  const reason = appError.message.replace(/^failed to load model:\s*/i, "");
+  return new ModelLoadError(`failed to load model "${record.name}": ${reason}`, { cause: error });
+}
+
+/** What a request gets during a failed load's cooldown: the same reason, and when the load will be tried again. */
+export function cooldownError(original: AppError, sinceMs: number, leftMs: number): ModelLoadError {
+  return new ModelLoadError(`${original.message} (load failed ${formatDuration(sinceMs)} ago; next attempt in ${formatDuration(Math.max(1000, leftMs))})`, {
+    cause: original,
+  });
+}
+
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new RequestCancelledError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new RequestCancelledError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
