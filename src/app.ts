@@ -6,6 +6,7 @@ import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createHttpServer } from "./server/http.js";
+import { Metrics } from "./server/metrics.js";
 import type { ModelStore } from "./store/model-store.js";
 import { openModelStore } from "./store/open-store.js";
 
@@ -20,6 +21,7 @@ export interface Services {
   /** Start-up loads of AI_SERVER_PRELOAD, for the readiness check. */
   preload: Preloader;
   aliases: ModelAliases;
+  metrics: Metrics;
 }
 
 export interface App {
@@ -46,11 +48,16 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     isReferenced: (modelDigest) => store.list().some((record) => record.modelDigest === modelDigest),
     latest: (name) => store.get(name),
   });
-  afterStoreChanges(store, () => scheduler.dropStale());
+  // A model re-created with other weights, or deleted, leaves weights no name refers to: the scheduler unloads
+  // them as soon as they are idle (hot swap).
+  store.onChange(() => scheduler.dropStale());
   const aliases = new ModelAliases(config.aliases);
   aliases.install(store);
   const preload = new Preloader(scheduler, (name) => store.require(name), config.preload);
-  const services: Services = { config, store, scheduler, preload, aliases };
+  const metrics = new Metrics(() =>
+    scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
+  );
+  const services: Services = { config, store, scheduler, preload, aliases, metrics };
   const http = await createHttpServer(services);
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
@@ -67,34 +74,5 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       await scheduler.close();
       closeStore();
     },
-  };
-}
-
-/**
- * Runs `callback` after every change of names (create, copy, delete): a model re-created with other weights, or
- * deleted, leaves weights no name refers to, which the scheduler unloads as soon as they are idle (hot swap).
- */
-function afterStoreChanges(store: ModelStore, callback: () => void): void {
-  const { create, copy, delete: remove } = store;
-  store.create = async (...args) => {
-    try {
-      return await create.apply(store, args);
-    } finally {
-      callback();
-    }
-  };
-  store.copy = async (...args) => {
-    try {
-      return await copy.apply(store, args);
-    } finally {
-      callback();
-    }
-  };
-  store.delete = async (...args) => {
-    try {
-      return await remove.apply(store, args);
-    } finally {
-      callback();
-    }
   };
 }

@@ -5,8 +5,14 @@ import { formatDuration } from "./deadline.js";
 
 /** Small helpers of the scheduler: shapes, load errors, waiting with a signal. */
 
+/** Whether an instance loaded as `a` can serve a request that needs `b` (same weights, context, slots, speculation). */
 export function sameShape(a: LoadSpec, b: LoadSpec): boolean {
-  return a.contextSize === b.contextSize && a.slots === b.slots && a.modelPath === b.modelPath;
+  return (
+    a.contextSize === b.contextSize &&
+    a.slots === b.slots &&
+    a.modelPath === b.modelPath &&
+    JSON.stringify(a.speculative ?? null) === JSON.stringify(b.speculative ?? null)
+  );
 }
 
 /** Engine failures become ModelLoadError naming the model; catalog errors with a client status stay as they are. */

@@ -1,3 +1,4 @@
+import { speculativeFor } from "./speculative.js";
 import os from "node:os";
 import { formatBytes } from "../domain/byte-size.js";
 import { InsufficientMemoryError, QueueFullError, RequestCancelledError } from "../domain/errors.js";
@@ -133,7 +134,8 @@ export class Scheduler {
     const contextSize = trained > 0 ? Math.min(wanted, trained) : wanted;
     const parallel = Number(record.parameters.num_parallel);
     const slots = Number.isInteger(parallel) && parallel >= 1 && parallel <= 256 ? parallel : this.options.slotsPerModel;
-    return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads };
+    const speculative = speculativeFor(record, (name) => this.options.latest?.(name), this.modelPath);
+    return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads, ...(speculative && { speculative }) };
   }
 
   /** Waits until `record`'s model is loaded in the shape `spec` and one of its slots is held by this request. */

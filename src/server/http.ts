@@ -36,6 +36,7 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
       "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
       "x-stainless-helper-method", "x-stainless-poll-helper", "x-stainless-custom-poll-interval"],
   });
+  services.metrics.register(http);
   await http.register(ollamaRoutes(services));
   return http;
 }

@@ -35,7 +35,22 @@ export interface CreateModelInput {
  * A model is only recorded after its weights blob has been read and validated as GGUF.
  */
 export class ModelStore {
+  private readonly listeners: Array<() => void> = [];
+
   constructor(private readonly db: Db, readonly blobs: BlobStore) {}
+
+  /** Calls `listener` after every change of names (create, copy, delete), whether it succeeded or not. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private async changing<T>(change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } finally {
+      for (const listener of this.listeners) listener();
+    }
+  }
 
   get(name: string): ModelRecord | undefined {
     const row = this.db.prepare("SELECT name, digest, manifest, modified_at FROM models WHERE name = ?").get(normalizeModelName(name));
@@ -59,6 +74,10 @@ export class ModelStore {
    * Throws InvalidModelFileError (nothing changes) when the blob is not a loadable GGUF.
    */
   async create(input: CreateModelInput): Promise<ModelRecord> {
+    return this.changing(() => this.createNow(input));
+  }
+
+  private async createNow(input: CreateModelInput): Promise<ModelRecord> {
     const name = normalizeModelName(input.name);
     const file = await this.blobs.require(input.modelDigest);
     const gguf = await readGguf(file);
@@ -79,6 +98,10 @@ export class ModelStore {
 
   /** Records `destination` as a second name for the model `source`. */
   async copy(source: string, destination: string): Promise<void> {
+    return this.changing(() => this.copyNow(source, destination));
+  }
+
+  private async copyNow(source: string, destination: string): Promise<void> {
     const from = this.require(source);
     const manifest = this.db.prepare("SELECT manifest FROM models WHERE name = ?").pluck().get(from.name);
     const name = normalizeModelName(destination);
@@ -89,6 +112,10 @@ export class ModelStore {
 
   /** Removes the name, then its weights unless another model uses them. */
   async delete(name: string): Promise<void> {
+    return this.changing(() => this.deleteNow(name));
+  }
+
+  private async deleteNow(name: string): Promise<void> {
     const record = this.require(name);
     this.db.prepare("DELETE FROM models WHERE name = ?").run(record.name);
     await this.releaseBlob(record.modelDigest);

@@ -252,3 +252,31 @@ test("an embedding input longer than the context is cut when truncate is true (t
   const cut = await ollama.embed({ model: "tiny", input: LONG_INPUT });
   assert.equal(cut.embeddings.length, 1);
 });
+
+test("GET /metrics exposes request counts, token counters and per-model gauges in Prometheus format", async () => {
+  await ollama.chat({ model: "scripted", messages: [{ role: "user", content: "hi" }], options: { temperature: 0 } });
+  const response = await fetch(`${server.baseUrl}/metrics`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /text\/plain/);
+  const text = await response.text();
+  assert.match(text, /ai_server_http_requests_total\{method="POST",route="\/api\/chat",status="200"\} [1-9]/);
+  const generated = /ai_server_generated_tokens_total\{model="scripted:latest"\} (\d+)/.exec(text);
+  assert.ok(generated && Number(generated[1]) >= 9, "the scripted reply is 9 tokens");
+  assert.match(text, /ai_server_model_active_requests\{model="scripted:latest"\} 0/);
+  assert.match(text, /ai_server_speculative_acceptance_ratio/);
+});
+
+test("a model created with a draft_model decodes speculatively: same answer, accepted guesses in /metrics", async () => {
+  const missingBody = await postJson(server.baseUrl, "/api/create", { model: "scripted-spec", from: "scripted", parameters: { draft_model: "scripted", draft_num_predict: 4 }, stream: false });
+  assert.equal(missingBody.status, 200);
+  const answer = await ollama.chat({ model: "scripted-spec", messages: [{ role: "user", content: "hi" }], options: { temperature: 0 } });
+  assert.equal(answer.message.content, SCRIPTED_REPLY);
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const accepted = /ai_server_speculative_accepted_tokens\{model="scripted-spec:latest"\} (\d+)/.exec(text);
+  assert.ok(accepted && Number(accepted[1]) > 0, text.split("\n").filter((l) => l.includes("speculative")).join("\n"));
+  const missing = await postJson(server.baseUrl, "/api/create", { model: "bad-spec", from: "scripted", parameters: { draft_model: "nope" }, stream: false });
+  assert.equal(missing.status, 200, "the draft is resolved when the model loads, not when it is created");
+  const refused = await postJson(server.baseUrl, "/api/generate", { model: "bad-spec", prompt: "hi", stream: false });
+  assert.equal(refused.status, 400);
+  assert.match(((await refused.json()) as { error: string }).error, /draft model "nope" of "bad-spec:latest" not found/);
+});

@@ -32,7 +32,7 @@ export async function chat(services: Services, request: FastifyRequest, reply: F
     const outcome = await loadOrUnload(services.scheduler, spec);
     return respond(reply, stream, just(chatDoneChunk(model, outcome, new Date())), collectChat);
   }
-  const events = streamOnModel(services.scheduler, spec, (loaded, signal) => loaded.chat(chatRequest, signal));
+  const events = streamOnModel(services, spec, (loaded, signal) => loaded.chat(chatRequest, signal));
   return respond(reply, stream, chatChunks(model, events), collectChat);
 }
 

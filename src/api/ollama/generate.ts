@@ -31,7 +31,7 @@ export async function generate(services: Services, request: FastifyRequest, repl
     const outcome = await loadOrUnload(services.scheduler, spec);
     return respond(reply, stream, just(generateDoneChunk(model, outcome, false, new Date())), collectGenerate);
   }
-  const events = streamOnModel(services.scheduler, spec, (loaded, signal) => loaded.complete(completion, signal));
+  const events = streamOnModel(services, spec, (loaded, signal) => loaded.complete(completion, signal));
   return respond(reply, stream, generateChunks(model, events, !completion.raw), collectGenerate);
 }
 

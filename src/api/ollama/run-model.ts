@@ -1,6 +1,7 @@
 import type { GenerationEvent } from "../../domain/generation.js";
 import type { ModelRecord } from "../../domain/model.js";
 import type { Lease, Scheduler } from "../../scheduler/scheduler.js";
+import type { Metrics } from "../../server/metrics.js";
 import { toKeepAliveMs, toLoadOptions, type Outcome } from "./mapping.js";
 import type { WireOptions } from "./schemas.js";
 
@@ -33,7 +34,7 @@ type LoadedModel = Lease["model"];
  * stream ends: completed, failed, or closed early by a departed client.
  */
 export async function* streamOnModel(
-  scheduler: Scheduler,
+  { scheduler, metrics }: { scheduler: Scheduler; metrics: Metrics },
   spec: RunSpec,
   generate: (model: LoadedModel, signal: AbortSignal) => AsyncIterable<GenerationEvent>,
 ): AsyncGenerator<RunEvent> {
@@ -44,6 +45,7 @@ export async function* streamOnModel(
         yield event;
         continue;
       }
+      metrics.generation(spec.record.name, event.usage);
       const outcome: Outcome = { reason: event.reason, usage: event.usage, totalDurationNs: since(spec.startedNs), loadDurationNs };
       if (event.context) outcome.context = event.context;
       yield { type: "done", outcome };
