@@ -1,4 +1,4 @@
-import { Readable } from "node:stream";
+import { PassThrough } from "node:stream";
 import type { FastifyReply } from "fastify";
 import { toAppError } from "../../domain/errors.js";
 
@@ -31,31 +31,40 @@ export async function sendNdjson(reply: FastifyReply, chunks: AsyncIterable<unkn
     else reply.log.info({ code: appError.code }, appError.message);
     return appError.message;
   };
-  return reply.type(NDJSON).send(Readable.from(lines(first, iterator, onError), { objectMode: false }));
+  const body = new PassThrough();
+  pump(first, iterator, body, onError).catch((error: unknown) => body.destroy(error instanceof Error ? error : new Error(String(error))));
+  return reply.type(NDJSON).send(body);
 }
 
-async function* lines(first: IteratorResult<unknown>, rest: AsyncIterator<unknown>, onError: (error: unknown) => string): AsyncGenerator<string> {
+/**
+ * Writes each chunk as one line straight into the response body (no generator or Readable.from layer between
+ * the model and the socket: this runs once per token). Ends the body however the source ends; if the client
+ * went away first, closes the source so its cleanup runs (lease released, engine stopped).
+ */
+async function pump(first: IteratorResult<unknown>, rest: AsyncIterator<unknown>, out: PassThrough, onError: (error: unknown) => string): Promise<void> {
   let finished = first.done === true;
+  let closed = false;
+  out.once("close", () => (closed = true));
   try {
     if (finished) return;
-    yield line(first.value);
-    for (;;) {
+    out.write(line(first.value));
+    while (!closed) {
       let next: IteratorResult<unknown>;
       try {
         next = await rest.next();
       } catch (error) {
         finished = true;
-        yield line({ error: onError(error) });
+        out.write(line({ error: onError(error) }));
         return;
       }
       if (next.done) {
         finished = true;
         return;
       }
-      yield line(next.value);
+      if (!closed) out.write(line(next.value));
     }
   } finally {
-    // Closed early (client gone): let the source clean up (release its lease, stop the engine).
+    out.end();
     if (!finished) await rest.return?.();
   }
 }
