@@ -3,17 +3,19 @@
  * directly, in the same process and run, on a generated ~134M-parameter Q8_0 llama model. Prints a markdown
  * report; never fails on timing.
  *
- * Then (bench/scheduling.ts) aggregate decode speed with 1, 4 and 8 concurrent streams and chat TTFT of turn 2 vs
+ * Then (bench/engines.ts) the same workload with AI_SERVER_ENGINE=llama-server beside the in-process engine, and
+ * (bench/scheduling.ts) aggregate decode speed with 1, 4 and 8 concurrent streams and chat TTFT of turn 2 vs
  * turn 1, beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF.
  *
  * Environment: BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
- * BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
+ * BENCH_ENGINES=0 (skip the engines part), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
  */
 import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import { loadConfig } from "../src/config/load.js";
 import { DirectRunner } from "./direct.js";
+import { enginesBench } from "./engines.js";
 import { HttpRunner } from "./http.js";
 import { cacheDir, ensureModel, MODEL_SHAPE, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
@@ -39,6 +41,8 @@ if (model.generatedMs !== undefined) log(`generated ${model.path} in ${(model.ge
 
 const direct = await DirectRunner.open({ modelPath: model.path, gpu: config.gpu, threads: config.threads, contextSize: WORK.contextSize });
 let server: HttpRunner | undefined;
+// Spare prompts for the engines table, which skips the ones llama-server fails on (see bench/engines.ts).
+const enginePrompts = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, 3 * reps + 1);
 try {
   server = await HttpRunner.open(config, model.path);
   // The prompt without BOS; LlamaCompletion prepends it on both sides.
@@ -74,6 +78,13 @@ try {
   // The server's models and runtime, then the direct context, model and runtime (each context before its model).
   await server?.close();
   await direct.close();
+}
+
+// The same single-stream workload with AI_SERVER_ENGINE=llama-server beside the in-process engine (BENCH_ENGINES=0 skips it).
+if (env.BENCH_ENGINES !== "0") {
+  log("engines: in-process vs llama-server, single stream…");
+  const [warmup, ...prompts] = enginePrompts;
+  console.log(await enginesBench({ config, modelPath: model.path, work: WORK, warmup: warmup!, prompts, reps, log }));
 }
 
 // Continuous batching and prefix reuse, beside llama.cpp's llama-server (its own table; BENCH_SCHEDULING=0 skips it).

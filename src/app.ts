@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
 import type { Engine } from "./engine/engine.js";
 import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
+import { checkLlamaServer, findLlamaServer } from "./engine/llama-server/binary.js";
+import { LlamaServerEngine } from "./engine/llama-server/llama-server-engine.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -34,7 +36,7 @@ export interface App {
 /** The composition root: builds every service and the HTTP server, without listening. */
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
   const { store, close: closeStore } = await openModelStore(config.home);
-  const engine = overrides.engine ?? new LlamaCppEngine({ gpu: config.gpu });
+  const { engine, notice } = overrides.engine ? { engine: overrides.engine, notice: undefined } : await createEngine(config);
   const scheduler = new Scheduler(engine, (digest) => store.blobs.pathOf(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
@@ -59,6 +61,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   );
   const services: Services = { config, store, scheduler, preload, aliases, metrics };
   const http = await createHttpServer(services);
+  if (notice) http.log[notice.level](notice.message);
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
@@ -75,4 +78,25 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       closeStore();
     },
   };
+}
+
+/**
+ * The engine AI_SERVER_ENGINE names. llama-server needs its binary (AI_SERVER_LLAMA_SERVER, else the build script's
+ * cache) to run; when it is missing or does not, the server says why and serves with the in-process engine instead
+ * of not starting. llama-server models are estimated by the in-process engine's GGUF insights (nothing is loaded).
+ */
+async function createEngine(config: Config): Promise<{ engine: Engine; notice?: { level: "info" | "warn"; message: string } }> {
+  const inProcess = new LlamaCppEngine({ gpu: config.gpu });
+  if (config.engine !== "llama-server") return { engine: inProcess };
+  try {
+    const binary = await findLlamaServer(config.llamaServer);
+    const version = await checkLlamaServer(binary);
+    return {
+      engine: new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess }),
+      notice: { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` },
+    };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { engine: inProcess, notice: { level: "warn", message: `AI_SERVER_ENGINE=llama-server, but ${reason}; using the in-process llama.cpp engine instead` } };
+  }
 }

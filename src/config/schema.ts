@@ -29,6 +29,17 @@ export const settings = {
     description: 'GPU backend: "auto", "cuda", "vulkan", "metal" or "off".',
     schema: z.enum(["auto", "cuda", "vulkan", "metal", "off"]).default("auto"),
   },
+  engine: {
+    env: "AI_SERVER_ENGINE",
+    description:
+      'Inference engine: "llama-cpp" (in-process, node-llama-cpp) or "llama-server" (one llama.cpp llama-server process per loaded model; falls back to llama-cpp when the binary is missing or does not run).',
+    schema: z.enum(["llama-cpp", "llama-server"]).default("llama-cpp"),
+  },
+  llamaServer: {
+    env: "AI_SERVER_LLAMA_SERVER",
+    description: "Path of the llama-server binary for AI_SERVER_ENGINE=llama-server; default: the build of scripts/build-llama-server.mjs in its cache.",
+    schema: z.string().default(""),
+  },
   contextLength: {
     env: "AI_SERVER_CONTEXT_LENGTH",
     description: "Default context window in tokens when a request sets no num_ctx (capped at the model's own).",

@@ -7,12 +7,12 @@ import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import type { ChatRequest } from "../../src/domain/chat.js";
 import { InvalidModelFileError, StructuredOutputError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { LoadedModel } from "../../src/engine/engine.js";
 import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
 import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL, type FixturePaths } from "../fixtures/models.js";
+import { chatRequest, collect } from "../helpers/engine-events.js";
 
 const engine = new LlamaCppEngine({ gpu: "off" });
 let fixtures: FixturePaths;
@@ -28,18 +28,8 @@ after(async () => {
   await engine.close();
 });
 
-async function collect(events: AsyncIterable<GenerationEvent>): Promise<{ text: string; events: GenerationEvent[] }> {
-  const all: GenerationEvent[] = [];
-  for await (const event of events) all.push(event);
-  return { text: all.map((e) => (e.type === "text" ? e.text : "")).join(""), events: all };
-}
-
-function request(overrides: Partial<ChatRequest> = {}): ChatRequest {
-  return { messages: [{ role: "user", content: "hi" }], format: { type: "text" }, sampling: { temperature: 0 }, ...overrides };
-}
-
 test("chat yields the scripted reply, then one done event with usage", async () => {
-  const { text, events } = await collect(chat.chat(request(), new AbortController().signal));
+  const { text, events } = await collect(chat.chat(chatRequest(), new AbortController().signal));
   assert.equal(text, SCRIPTED_REPLY);
   const done = events.at(-1);
   assert.equal(done?.type, "done");
@@ -52,8 +42,8 @@ test("chat yields the scripted reply, then one done event with usage", async () 
 test("maxTokens ends with reason length, and two slots generate at once", async () => {
   const signal = new AbortController().signal;
   const [a, b] = await Promise.all([
-    collect(chat.chat(request({ sampling: { temperature: 0, maxTokens: 2 } }), signal)),
-    collect(chat.chat(request({ sampling: { temperature: 0.8, seed: 7 } }), signal)),
+    collect(chat.chat(chatRequest({ sampling: { temperature: 0, maxTokens: 2 } }), signal)),
+    collect(chat.chat(chatRequest({ sampling: { temperature: 0.8, seed: 7 } }), signal)),
   ]);
   assert.ok(SCRIPTED_REPLY.startsWith(a.text) && a.text.length < SCRIPTED_REPLY.length);
   const last = a.events.at(-1);
@@ -74,7 +64,7 @@ test("a raw completion returns its context tokens only when templated", async ()
 test("aborting stops generation early", async () => {
   const controller = new AbortController();
   const events: GenerationEvent[] = [];
-  for await (const event of chat.chat(request(), controller.signal)) {
+  for await (const event of chat.chat(chatRequest(), controller.signal)) {
     events.push(event);
     controller.abort();
   }
@@ -95,11 +85,11 @@ test("JSON-schema output is constrained, and output that breaks the schema is re
   const json = await engine.load({ modelPath: fixtures.json, contextSize: 512, slots: 1, threads: 1 });
   try {
     const schema = { type: "object", properties: { name: { type: "string" }, age: { type: "integer" } }, required: ["name", "age"] };
-    const ok = await collect(json.chat(request({ format: { type: "json_schema", schema } }), new AbortController().signal));
+    const ok = await collect(json.chat(chatRequest({ format: { type: "json_schema", schema } }), new AbortController().signal));
     assert.deepEqual(JSON.parse(ok.text), JSON.parse(JSON_REPLY));
     // The model can only say age 36; a schema demanding age >= 40 cannot be met, and must not be returned as if it were.
     const strict = { ...schema, properties: { ...schema.properties, age: { type: "integer", minimum: 40 } } };
-    await assert.rejects(collect(json.chat(request({ format: { type: "json_schema", schema: strict } }), new AbortController().signal)), StructuredOutputError);
+    await assert.rejects(collect(json.chat(chatRequest({ format: { type: "json_schema", schema: strict } }), new AbortController().signal)), StructuredOutputError);
   } finally {
     await json.unload();
   }
@@ -111,12 +101,12 @@ test("tools produce a tool call, and the tool result produces the answer", async
     const definition = { name: TOOL_CALL.name, description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } } } };
     // A format alongside tools cannot be enforced (one grammar at a time): the tools win and nothing fails.
     const format = { type: "json_schema" as const, schema: { type: "object", properties: { x: { type: "number" } }, required: ["x"] } };
-    const first = await collect(tools.chat(request({ messages: [{ role: "user", content: "Weather in Paris?" }], tools: [definition], format }), new AbortController().signal));
+    const first = await collect(tools.chat(chatRequest({ messages: [{ role: "user", content: "Weather in Paris?" }], tools: [definition], format }), new AbortController().signal));
     const call = first.events.find((e) => e.type === "tool_call");
     assert.deepEqual(call?.type === "tool_call" && { name: call.call.name, arguments: call.call.arguments }, { name: TOOL_CALL.name, arguments: TOOL_CALL.params });
     const second = await collect(
       tools.chat(
-        request({
+        chatRequest({
           messages: [
             { role: "user", content: "Weather in Paris?" },
             { role: "assistant", content: "", toolCalls: [{ name: TOOL_CALL.name, arguments: { ...TOOL_CALL.params } }] },
@@ -150,7 +140,7 @@ test("speculative decoding (draft model, prompt lookup) changes nothing in the o
   for (const speculative of [{ type: "draft" as const, modelPath: fixtures.chat }, { type: "lookup" as const }]) {
     const model = await engine.load({ modelPath: fixtures.chat, contextSize: 512, slots: 1, threads: 1, speculative });
     try {
-      const { text } = await collect(model.chat(request(), new AbortController().signal));
+      const { text } = await collect(model.chat(chatRequest(), new AbortController().signal));
       assert.equal(text, SCRIPTED_REPLY, speculative.type);
       const { drafted, accepted } = model.stats().speculative;
       assert.ok(accepted <= drafted);

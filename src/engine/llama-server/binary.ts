@@ -1,0 +1,44 @@
+import { execFile } from "node:child_process";
+import { access, constants } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** The build script, from src/engine/llama-server/ and dist/engine/llama-server/ alike. */
+const BUILD_SCRIPT = fileURLToPath(new URL("../../../scripts/build-llama-server.mjs", import.meta.url));
+
+/**
+ * The llama-server binary to use: `configured` when set, else the finished build that
+ * `scripts/build-llama-server.mjs --no-build` finds in its cache (this never builds). Throws an Error that says
+ * plainly what is missing and how to get it.
+ */
+export async function findLlamaServer(configured: string): Promise<string> {
+  if (configured !== "") {
+    await access(configured, constants.X_OK).catch(() => {
+      throw new Error(`the llama-server binary ${configured} (AI_SERVER_LLAMA_SERVER) does not exist or is not executable`);
+    });
+    return configured;
+  }
+  try {
+    const { stdout } = await run(process.execPath, [BUILD_SCRIPT, "--no-build"], { timeout: 30_000 });
+    const found = stdout.trim().split("\n").at(-1);
+    if (found) return found;
+  } catch {
+    // no finished build (or no script): said below
+  }
+  throw new Error("no llama-server binary: build it with `node scripts/build-llama-server.mjs` (about 2 minutes), or set AI_SERVER_LLAMA_SERVER");
+}
+
+/** Runs `binary --version` (its shared libraries must load); returns the version line, or throws a plain Error. */
+export async function checkLlamaServer(binary: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(binary, ["--version"], { timeout: 30_000 });
+    const version = `${stdout}${stderr}`.split("\n").find((line) => /version/i.test(line));
+    if (version) return version.trim();
+    throw new Error("it printed no version");
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.trim().split("\n").slice(0, 3).join(" / ") : String(error);
+    throw new Error(`the llama-server binary ${binary} does not run: ${detail}`);
+  }
+}

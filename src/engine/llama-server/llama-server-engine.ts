@@ -1,0 +1,116 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js";
+import { readGguf } from "../../gguf/read-gguf.js";
+import { LlamaServerModel } from "./loaded-model.js";
+import { ServerProcess } from "./server-process.js";
+
+/** Tokens guessed per step when a speculative spec names no count (as in-process). */
+const DEFAULT_DRAFT_TOKENS = 8;
+/** Longest wait for a process to load its model and answer /health. */
+const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
+
+export interface LlamaServerEngineOptions {
+  /** Path of llama.cpp's llama-server (see binary.ts). */
+  binary: string;
+  /** "off" keeps every layer on the CPU; anything else lets llama-server offload what fits (its default). */
+  gpu: string;
+  /**
+   * Estimates and machine capacity, e.g. the in-process engine (its GGUF insights, without loading anything);
+   * closed with this engine. Absent: the file sizes, and the OS's RAM.
+   */
+  estimator?: Pick<Engine, "estimateMemory" | "capacity" | "close">;
+  /** Directory for the sockets (default: a fresh private temp dir; UNIX socket paths must stay short). */
+  runDir?: string;
+  loadTimeoutMs?: number;
+}
+
+/**
+ * The out-of-process engine: one llama.cpp `llama-server` process per loaded model, spoken to over a UNIX socket.
+ * A crash or OOM of one model cannot take this server down, and unloading (ending the process) returns every
+ * byte. This folder is the only place that knows llama-server's HTTP API.
+ */
+export class LlamaServerEngine implements Engine {
+  readonly name = "llama-server";
+  private runDir?: Promise<string>;
+  private count = 0;
+
+  constructor(private readonly options: LlamaServerEngineOptions) {}
+
+  async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
+    await readGguf(spec.modelPath); // InvalidModelFileError before llama.cpp sees a hostile header
+    if (spec.speculative?.type === "draft") await readGguf(spec.speculative.modelPath);
+    const id = ++this.count;
+    const dir = await this.directory();
+    const label = `model ${path.basename(spec.modelPath)}`;
+    const start = (name: string, args: string[], abort?: AbortSignal): Promise<ServerProcess> =>
+      ServerProcess.start({
+        binary: this.options.binary,
+        args: [...args, "--host", path.join(dir, name)],
+        socketPath: path.join(dir, name),
+        label,
+        timeoutMs: this.options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
+        ...(abort && { signal: abort }),
+      });
+    const server = await start(`${id}.sock`, this.generationArgs(spec), signal);
+    return new LlamaServerModel(spec, server, () => start(`${id}-embed.sock`, this.embeddingArgs(spec)));
+  }
+
+  /** The in-process estimate when there is one (weights, KV cache × slots, buffers), else the weights' size. */
+  async estimateMemory(spec: LoadSpec): Promise<MemoryEstimate> {
+    if (this.options.estimator) return this.options.estimator.estimateMemory(spec);
+    await readGguf(spec.modelPath);
+    const draft = spec.speculative?.type === "draft" ? (await stat(spec.speculative.modelPath)).size : 0;
+    return { ram: (await stat(spec.modelPath)).size + draft, vram: 0 };
+  }
+
+  async capacity(): Promise<MemoryEstimate> {
+    return (await this.options.estimator?.capacity?.()) ?? { ram: os.totalmem(), vram: 0 };
+  }
+
+  async close(): Promise<void> {
+    const dir = await this.runDir?.catch(() => undefined);
+    if (dir && this.options.runDir === undefined) await rm(dir, { recursive: true, force: true });
+    this.runDir = undefined;
+    await this.options.estimator?.close();
+  }
+
+  private directory(): Promise<string> {
+    this.runDir ??= this.options.runDir !== undefined ? Promise.resolve(this.options.runDir) : mkdtemp(path.join(os.tmpdir(), "ai-server-llama-"));
+    return this.runDir;
+  }
+
+  /**
+   * `-c` is the whole KV cache, split evenly between the `-np` slots (not unified, as in-process); no prompt cache in
+   * RAM beyond the slots' own (-cram 0), so the process takes what the estimate says.
+   */
+  private generationArgs(spec: LoadSpec): string[] {
+    const args = [...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", "0", "--jinja"];
+    const speculative = spec.speculative;
+    if (speculative?.type === "draft") {
+      const n = String(speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS);
+      args.push("--spec-type", "draft-simple", "--spec-draft-model", speculative.modelPath, "--spec-draft-n-max", n);
+      if (this.options.gpu === "off") args.push("--spec-draft-ngl", "0");
+    } else if (speculative?.type === "lookup") {
+      // Draftless: the continuation of the last few tokens' earlier occurrence (prompt included) is the guess.
+      const n = String(speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS);
+      args.push("--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "3", "--spec-ngram-simple-size-m", n, "--spec-draft-n-max", n);
+    }
+    return args;
+  }
+
+  /** One slot; a whole input must fit in one batch (mean pooling), so the batch is the context. */
+  private embeddingArgs(spec: LoadSpec): string[] {
+    const n = String(spec.contextSize);
+    return [...this.common(spec), "--embeddings", "--pooling", "mean", "-c", n, "-b", n, "-ub", n, "-np", "1"];
+  }
+
+  private common(spec: LoadSpec): string[] {
+    const threads = String(spec.threads);
+    return [
+      "-m", spec.modelPath, "-t", threads, "-tb", threads, "--no-webui", "--log-colors", "off",
+      ...(this.options.gpu === "off" ? ["-ngl", "0"] : []),
+    ];
+  }
+}

@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { ModelLoadError, RequestCancelledError } from "../../domain/errors.js";
+import { ServerClient } from "./client.js";
+
+/** Log kept per process for error messages (its last bytes). */
+const LOG_TAIL_BYTES = 4000;
+/** How long a stopping process gets after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5000;
+
+/** Every running child and its socket: killed and removed if this process exits without unloading (a crash, process.exit). */
+const running = new Map<ChildProcess, string>();
+process.on("exit", () => {
+  for (const [child, socketPath] of running) {
+    child.kill("SIGKILL");
+    rmSync(socketPath, { force: true });
+  }
+});
+
+export interface StartOptions {
+  binary: string;
+  args: string[];
+  /** UNIX socket the server listens on (passed as --host); a stale file there is deleted first. */
+  socketPath: string;
+  /** What the process serves, for messages ("model x.gguf"). */
+  label: string;
+  /** Longest wait for GET /health to answer 200. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * One llama-server process: started, waited for until healthy, stopped (SIGTERM, then SIGKILL), its socket file
+ * removed. It keeps the tail of its log, so that a failure can say why.
+ */
+export class ServerProcess {
+  readonly client: ServerClient;
+  private logTail = "";
+  private exitInfo?: string;
+  private readonly exited: Promise<void>;
+  private stopping?: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly socketPath: string,
+    private readonly label: string,
+  ) {
+    this.client = new ServerClient(socketPath, () => this.gone());
+    const keep = (chunk: Buffer): void => {
+      const text = chunk.toString("utf8");
+      this.logTail = (this.logTail + text).slice(-LOG_TAIL_BYTES);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        this.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        running.delete(child);
+        resolve();
+      });
+      child.once("error", (error) => {
+        this.exitInfo ??= `could not be started: ${error.message}`;
+        running.delete(child);
+        resolve();
+      });
+    });
+  }
+
+  /** Starts the process and resolves once it answers /health; fails with ModelLoadError (or RequestCancelledError). */
+  static async start(options: StartOptions): Promise<ServerProcess> {
+    if (options.signal?.aborted) throw new RequestCancelledError();
+    await rm(options.socketPath, { force: true });
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("LLAMA_ARG_"))); // our flags only
+    const child = spawn(options.binary, options.args, { stdio: ["ignore", "pipe", "pipe"], env });
+    running.set(child, options.socketPath);
+    const server = new ServerProcess(child, options.socketPath, options.label);
+    const deadline = Date.now() + options.timeoutMs;
+    try {
+      for (;;) {
+        if (options.signal?.aborted) throw new RequestCancelledError();
+        if (server.exitInfo !== undefined) throw new ModelLoadError(`llama-server for ${options.label} ${server.describe()}`);
+        if ((await server.client.health(2000)) === 200) return server;
+        if (Date.now() > deadline) {
+          throw new ModelLoadError(`llama-server for ${options.label} was not ready after ${Math.round(options.timeoutMs / 1000)} s${server.tail()}`);
+        }
+        await server.pause(50, options.signal);
+      }
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Whether the process is still running. */
+  get alive(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  /** Resident memory of the process (bytes, from /proc; 0 where there is no /proc or the process is gone). */
+  rssBytes(): number {
+    if (!this.alive || this.child.pid === undefined) return 0;
+    try {
+      const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${this.child.pid}/status`, "utf8"));
+      return match ? Number(match[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** SIGTERM, SIGKILL after a grace period, then the socket file is removed. Safe to call twice. */
+  stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.alive) {
+        this.child.kill("SIGTERM");
+        const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+        if ((await Promise.race([this.exited, timer])) === "timeout") {
+          this.child.kill("SIGKILL");
+          await this.exited;
+        }
+      }
+      await rm(this.socketPath, { force: true });
+    })();
+    return this.stopping;
+  }
+
+  /** Why the process is gone, after a short wait for its exit to be reported (a reset connection comes first). */
+  private async gone(): Promise<string | undefined> {
+    if (this.alive && !this.stopping) await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 300).unref())]);
+    if (this.alive) return this.stopping ? `llama-server for ${this.label} is being stopped` : undefined;
+    return `llama-server for ${this.label} ${this.describe()}`;
+  }
+
+  private describe(): string {
+    return `${this.exitInfo ?? "is running"}${this.tail()}`;
+  }
+
+  private tail(): string {
+    const lines = this.logTail.trim().split("\n").slice(-6).join("\n");
+    return lines === "" ? "" : `; its last log lines:\n${lines}`;
+  }
+
+  /** Sleeps `ms`, waking early when the process exits or `signal` aborts. */
+  private async pause(ms: number, signal?: AbortSignal): Promise<void> {
+    let onAbort: (() => void) | undefined;
+    await Promise.race([
+      this.exited,
+      new Promise((resolve) => setTimeout(resolve, ms).unref()),
+      new Promise<void>((resolve) => {
+        onAbort = resolve;
+        signal?.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
