@@ -24,6 +24,8 @@ export interface Services {
   preload: Preloader;
   aliases: ModelAliases;
   metrics: Metrics;
+  /** The engine serving models: "llama-cpp" or "llama-server" (AI_SERVER_ENGINE, after any fallback). */
+  engine: string;
 }
 
 export interface App {
@@ -59,7 +61,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const metrics = new Metrics(() =>
     scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
   );
-  const services: Services = { config, store, scheduler, preload, aliases, metrics };
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name };
   const http = await createHttpServer(services);
   if (notice) http.log[notice.level](notice.message);
   void preload.start(); // in the background: GET /health reports "loading" until it is done

@@ -21,6 +21,8 @@ import { BatchObserver } from "./batch-observer.js";
 import { LlamaCppModel } from "./loaded-model.js";
 
 /** Tokens guessed per step when a speculative spec names no count. */
+/** Threads of a draft model's context. */
+const DRAFT_THREADS = 1;
 const DEFAULT_DRAFT_TOKENS = 8;
 
 export interface LlamaCppEngineOptions {
@@ -37,7 +39,7 @@ export interface LlamaCppEngineOptions {
  * validated before `loadModel` (a hostile header makes it spin); contexts are disposed before their model.
  */
 export class LlamaCppEngine implements Engine {
-  readonly name = "llama.cpp";
+  readonly name = "llama-cpp";
   private llama?: Promise<Llama>;
 
   constructor(private readonly options: LlamaCppEngineOptions) {}
@@ -70,7 +72,9 @@ export class LlamaCppEngine implements Engine {
     const maxTokens = spec.speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS;
     let draft;
     try {
-      draft = await this.loadWithContext(llama, spec.speculative.modelPath, spec, signal);
+      // One thread: a draft is small and steps one token at a time; a second thread pool spinning beside the main
+      // model's on the same cores made decoding slower than without a draft (measured in `npm run bench`).
+      draft = await this.loadWithContext(llama, spec.speculative.modelPath, { ...spec, threads: DRAFT_THREADS }, signal);
     } catch (error) {
       await disposeWithTimeout(() => main.context.dispose(), "context");
       await disposeWithTimeout(() => main.model.dispose(), "model");
