@@ -5,10 +5,11 @@
  *
  * Then (bench/engines.ts) the same workload with AI_SERVER_ENGINE=llama-server beside the in-process engine, and
  * (bench/scheduling.ts) aggregate decode speed with 1, 4 and 8 concurrent streams and chat TTFT of turn 2 vs
- * turn 1, beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF.
+ * turn 1, for each engine beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF, and
+ * (bench/speculative.ts) speculative decoding on/off for each engine on a scripted model pair.
  *
  * Environment: BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
- * BENCH_ENGINES=0 (skip the engines part), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
+ * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
  */
 import { readFile, stat } from "node:fs/promises";
@@ -21,6 +22,7 @@ import { cacheDir, ensureModel, MODEL_SHAPE, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
+import { speculativeBench } from "./speculative.js";
 import { schedulingBench } from "./scheduling.js";
 
 const WORK: Workload = { promptTokens: 128, maxTokens: 128, contextSize: 512 };
@@ -111,6 +113,12 @@ async function header(): Promise<string> {
       `${reps} repetitions alternating direct/HTTP after one warm-up each; median (min–max)`,
     "",
   ].join("\n");
+}
+
+// Speculative decoding on/off with each engine, on a scripted pair (BENCH_SPECULATIVE=0 skips it).
+if (env.BENCH_SPECULATIVE !== "0") {
+  log("speculative: a heavy scripted model alone, with a draft, with prompt lookup…");
+  console.log(await speculativeBench({ config, dir: cacheDir(env), reps: positiveInt(env.BENCH_SPECULATIVE_REPS, 3), engines: ["llama-cpp", "llama-server"], log }));
 }
 
 function positiveInt(value: string | undefined, fallback: number): number {

@@ -64,8 +64,15 @@ interface Measured {
 export async function schedulingBench(options: SchedulingBenchOptions): Promise<string> {
   const { config, modelPath, reps, log } = options;
   const loadBefore = os.loadavg()[0] ?? 0;
-  const ours = await AiServerTarget.open(config, modelPath);
+  const ours = await AiServerTarget.open({ ...config, engine: "llama-cpp" }, modelPath);
   const binary = await findLlamaServer();
+  // The same server with AI_SERVER_ENGINE=llama-server (a llama-server process behind it); absent without a build.
+  const engines: AiServerTarget[] = [ours];
+  if (binary.path) {
+    const other = await AiServerTarget.open({ ...config, engine: "llama-server", llamaServer: binary.path }, modelPath);
+    if (other.name === "ai-server (llama-server)") engines.push(other);
+    else await other.close();
+  }
   let reference: Target | undefined;
   let skipped: string | undefined;
   try {
@@ -78,14 +85,14 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
   // format"), which a random model's byte tokens produce for some prompts: pick prompts whose greedy output is valid,
   // on a separate llama-server process (so the measured one starts with empty caches).
   const plan = binary.path && reference ? await screenPrompts(binary.path, modelPath, config.threads, ours.onGpu, reps, log) : planPrompts(reps);
-  const targets = reference ? [ours, reference] : [ours];
+  const targets: Target[] = reference ? [...engines, reference] : engines;
   const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(STREAMS.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
   try {
     for (const target of targets) await target.generate(prompt(0, 0), 2).catch(() => undefined); // warm-up
     for (let rep = 0; rep < reps; rep++) {
       for (const n of STREAMS) {
         // Alternate which server goes first; every stream's prompt is new (no cache to reuse).
-        for (const target of rep % 2 === 0 ? targets : [...targets].reverse()) {
+        for (const target of rotate(targets, rep)) {
           const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED))).catch(skip(target, log));
           if (!timings) continue;
           const tokens = timings.reduce((sum, t) => sum + t.tokens, 0);
@@ -93,7 +100,7 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
           results.get(target)?.aggregate.get(n)?.push(tokens / (window / 1000));
         }
       }
-      for (const target of rep % 2 === 0 ? targets : [...targets].reverse()) {
+      for (const target of rotate(targets, rep)) {
         const first: ChatMessage[] = [
           { role: "system", content: plan.systems[rep] ?? "" },
           { role: "user", content: CHAT_USER_1 },
@@ -108,16 +115,22 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
       log(`scheduling rep ${rep + 1}/${reps} done`);
     }
     const batches = await ours.batches();
-    return render(results, ours, reference, skipped, { threads: config.threads, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
+    return render(results, engines, reference, skipped, { threads: config.threads, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
   } finally {
     await Promise.allSettled(targets.map((t) => t.close()));
   }
 }
 
+/** `items` starting at position `by` (mod length): each repetition another target goes first. */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
 /** llama-server's failures (see screenPrompts) cost it that sample; ai-server's stop the bench. */
 function skip(target: Target, log: (message: string) => void): (error: unknown) => undefined {
   return (error) => {
-    if (target.name === "ai-server") throw error;
+    if (target.name === "ai-server (llama-cpp)") throw error;
     log(`${target.name}: sample skipped: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   };
@@ -125,7 +138,7 @@ function skip(target: Target, log: (message: string) => void): (error: unknown) 
 
 function render(
   results: Map<Target, Measured>,
-  ours: Target,
+  ours: Target[],
   reference: Target | undefined,
   skipped: string | undefined,
   info: { threads: number; reps: number; loadBefore: number; loadAfter: number; batches: string },
@@ -133,32 +146,37 @@ function render(
   const median = (values: number[] | undefined): number => (values && values.length > 0 ? spread(values).median : NaN);
   const cell = (values: number[] | undefined, digits: number): string =>
     values && values.length > 0 ? `${spread(values).median.toFixed(digits)} (${spread(values).min.toFixed(digits)}–${spread(values).max.toFixed(digits)})` : "–";
-  const a = results.get(ours);
   const b = reference ? results.get(reference) : undefined;
   const ratio = (x: number, y: number): string => (Number.isFinite(x) && Number.isFinite(y) && y > 0 ? `${(x / y).toFixed(3)}×` : "–");
+  const names = ours.map((t) => t.name);
   const rows = [
-    "| scenario | ai-server | llama-server | ai-server vs llama-server (≥ 1.0× is the goal) |",
-    "|---|--:|--:|--:|",
+    `| scenario | ${names.join(" | ")} | llama-server | ${names.map((n) => `${n} vs llama-server`).join(" | ")} |`,
+    `|---|${ours.map(() => "--:|").join("")}--:|${ours.map(() => "--:|").join("")}`,
   ];
-  for (const n of STREAMS) {
-    const [x, y] = [median(a?.aggregate.get(n)), median(b?.aggregate.get(n))];
-    rows.push(`| aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"} | ${cell(a?.aggregate.get(n), 1)} | ${cell(b?.aggregate.get(n), 1)} | ${ratio(x, y)} |`);
-  }
-  const [t1a, t2a, t1b, t2b] = [median(a?.ttft1), median(a?.ttft2), median(b?.ttft1), median(b?.ttft2)];
-  rows.push(`| chat TTFT turn 1 (ms) | ${cell(a?.ttft1, 1)} | ${cell(b?.ttft1, 1)} | ${ratio(t1b, t1a)} |`);
-  rows.push(`| chat TTFT turn 2 (ms) | ${cell(a?.ttft2, 1)} | ${cell(b?.ttft2, 1)} | ${ratio(t2b, t2a)} |`);
-  rows.push(`| turn 2 / turn 1 TTFT (prefix reuse) | ${ratio(t2a, t1a)} | ${ratio(t2b, t1b)} | |`);
+  const row = (label: string, pick: (m: Measured | undefined) => number[] | undefined, digits: number, higherIsBetter: boolean): void => {
+    const own = ours.map((t) => pick(results.get(t)));
+    const ratios = own.map((values) => (higherIsBetter ? ratio(median(values), median(pick(b))) : ratio(median(pick(b)), median(values))));
+    rows.push(`| ${label} | ${own.map((v) => cell(v, digits)).join(" | ")} | ${cell(pick(b), digits)} | ${ratios.join(" | ")} |`);
+  };
+  for (const n of STREAMS) row(`aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"}`, (m) => m?.aggregate.get(n), 1, true);
+  row("chat TTFT turn 1 (ms)", (m) => m?.ttft1, 1, false);
+  row("chat TTFT turn 2 (ms)", (m) => m?.ttft2, 1, false);
+  const reuse = (t: Target | undefined): string => {
+    const m = t ? results.get(t) : undefined;
+    return ratio(median(m?.ttft2), median(m?.ttft1));
+  };
+  rows.push(`| turn 2 / turn 1 TTFT (prefix reuse) | ${ours.map(reuse).join(" | ")} | ${reuse(reference)} |${ours.map(() => " |").join("")}`);
   return [
     "",
-    "## Scheduling: continuous batching and prefix reuse, ai-server vs llama.cpp's llama-server",
+    "## Scheduling: continuous batching and prefix reuse, ai-server (each engine) vs llama.cpp's llama-server",
     "",
-    `- both: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${SLOTS} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
-      `${info.reps} repetitions alternating which server goes first; median (min–max)`,
+    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${SLOTS} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
+      `${info.reps} repetitions rotating which server goes first; median (min–max)`,
     `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
       "different prompts; all tokens / (last stream's end − first stream's first token)",
     `- chat TTFT: /api/chat vs /v1/chat/completions with a ${SYSTEM_WORDS}-word system prompt (new every repetition); turn 2 sends turn 1 + its ${CHAT_REPLY_TOKENS}-token reply + a short question. ` +
-      "Ratios: decode ai-server/llama-server, TTFT llama-server/ai-server (so ≥ 1.0× means ai-server is as fast or faster)",
-    `- ai-server batching counters after the run (/api/ps): ${info.batches}`,
+      "Ratios: decode ai-server/llama-server, TTFT llama-server/ai-server (so ≥ 1.0× means ai-server is as fast or faster; the goal)",
+    `- in-process batching counters after the run (/api/ps): ${info.batches}`,
     `- machine load (1-min load average): ${info.loadBefore.toFixed(2)} before, ${info.loadAfter.toFixed(2)} after, on ${os.availableParallelism()} cores`,
     ...(skipped ? [`- llama-server column skipped: ${skipped}`] : []),
     "",
@@ -247,7 +265,6 @@ function prompt(rep: number, stream: number, words = 24): string {
 // ------------------------------------------------------------------ ai-server
 
 class AiServerTarget implements Target {
-  readonly name = "ai-server";
   private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
 
   private constructor(
@@ -256,6 +273,11 @@ class AiServerTarget implements Target {
     private readonly port: number,
     readonly onGpu: boolean,
   ) {}
+
+  /** "ai-server (<engine>)", the engine the app really runs (after any fallback). */
+  get name(): string {
+    return `ai-server (${this.app.services.engine})`;
+  }
 
   static async open(config: Config, modelPath: string): Promise<AiServerTarget> {
     const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-sched-"));
