@@ -46,7 +46,7 @@ let server: HttpRunner | undefined;
 // Spare prompts for the engines table, which skips the ones llama-server fails on (see bench/engines.ts).
 const enginePrompts = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, 3 * reps + 1);
 try {
-  server = await HttpRunner.open(config, model.path);
+  server = await HttpRunner.open({ ...config, engine: "llama-cpp" }, model.path); // the HTTP layer over the same engine as direct
   // The prompt without BOS; LlamaCompletion prepends it on both sides.
   const [warmup, ...prompts] = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, reps + 1);
   const http = server;

@@ -4,10 +4,13 @@
 // out-of-process engine. Plain Node ESM, Node builtins only; needs git, g++ (and cmake for --method=cmake).
 //
 // Usage: node scripts/build-llama-server.mjs [--method=auto|prebuilt|cmake] [--with-bench] [--force] [--no-build]
-//                                             [--jobs=N] [--keep-work]
+//                                             [--jobs=N] [--keep-work] [--optional]
 //   --with-bench  also build llama-bench and llama-batched-bench into the same directory (~10 s more with prebuilt)
 //   --force       rebuild even if a finished build is there
 //   --no-build    only print the path of a finished build; exit 1 if there is none
+//   --optional    what `npm ci` runs (the package's prepare script): the prebuilt method only (a few minutes at most),
+//                 and a failure is a warning with exit code 0, because the server then uses its in-process engine.
+//                 AI_SERVER_SKIP_LLAMA_SERVER_BUILD=1 skips it.
 //
 // Methods:
 //   prebuilt (default via auto) - compiles only tools/server, tools/mtmd, vendored cpp-httplib/hash and the
@@ -83,6 +86,7 @@ function parseArgs(argv) {
     variant: process.env.AI_SERVER_LLAMA_SERVER_VARIANT || `${process.platform}-${process.arch}`,
     keepWork: process.env.AI_SERVER_LLAMA_SERVER_KEEP_WORK === '1',
     withBench: process.env.AI_SERVER_LLAMA_SERVER_WITH_BENCH === '1',
+    optional: false,
   };
   for (const arg of argv) {
     const [key, value] = arg.split(/=(.*)/s, 2);
@@ -92,11 +96,13 @@ function parseArgs(argv) {
     else if (key === '--jobs' && Number(value) > 0) opts.jobs = Number(value);
     else if (key === '--keep-work') opts.keepWork = true;
     else if (key === '--with-bench') opts.withBench = true;
+    else if (key === '--optional') opts.optional = true;
     else if (key === '--help' || key === '-h') {
       process.stderr.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\nimport ')[0].replace(/^(#!.*\n)/, '') + '\n');
       process.exit(0);
     } else fail(`unknown argument: ${arg} (try --help)`);
   }
+  if (opts.optional && !process.env.AI_SERVER_LLAMA_SERVER_METHOD && !argv.some((a) => a.startsWith('--method'))) opts.method = 'prebuilt';
   if (!['auto', 'prebuilt', 'cmake'].includes(opts.method)) fail(`unknown method "${opts.method}" (auto, prebuilt or cmake)`);
   if (!Number.isInteger(opts.nice) || opts.nice < 0 || opts.nice > 19) fail('AI_SERVER_BUILD_NICE must be an integer 0..19');
   return opts;
@@ -725,7 +731,16 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  log(`error: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
-  process.exit(1);
-});
+const optional = process.argv.includes('--optional');
+if (optional && process.env.AI_SERVER_SKIP_LLAMA_SERVER_BUILD === '1') {
+  log('skipped (AI_SERVER_SKIP_LLAMA_SERVER_BUILD=1): the server will use its in-process engine');
+} else {
+  main().catch((err) => {
+    log(`error: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
+    if (optional) {
+      log('llama-server was not built; the server will use its in-process engine (slower). Build it later with `node scripts/build-llama-server.mjs`.');
+      process.exit(0);
+    }
+    process.exit(1);
+  });
+}

@@ -32,8 +32,8 @@ export const settings = {
   engine: {
     env: "AI_SERVER_ENGINE",
     description:
-      'Inference engine: "llama-cpp" (in-process, node-llama-cpp) or "llama-server" (one llama.cpp llama-server process per loaded model; falls back to llama-cpp when the binary is missing or does not run).',
-    schema: z.enum(["llama-cpp", "llama-server"]).default("llama-cpp"),
+      'Inference engine: "auto" (llama-server when its build runs here and can use the GPU the in-process engine would use, else llama-cpp), "llama-cpp" (in-process, node-llama-cpp) or "llama-server" (one llama.cpp llama-server process per loaded model; falls back to llama-cpp when the binary is missing or does not run).',
+    schema: z.enum(["auto", "llama-cpp", "llama-server"]).default("auto"),
   },
   llamaServer: {
     env: "AI_SERVER_LLAMA_SERVER",

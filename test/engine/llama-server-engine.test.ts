@@ -243,9 +243,21 @@ test("the real app with AI_SERVER_ENGINE=llama-server answers /api/chat through 
   }
 });
 
+test("AI_SERVER_ENGINE=auto (the default) picks llama-server where its build runs, else the in-process engine", async () => {
+  const found = await startServer({ config: { engine: "auto", llamaServer: binary, gpu: "off" } });
+  const missing = await startServer({ config: { engine: "auto", llamaServer: path.join(os.tmpdir(), "no-such-llama-server"), gpu: "off" } });
+  try {
+    assert.equal(found.app.services.engine, "llama-server");
+    assert.equal(missing.app.services.engine, "llama-cpp");
+  } finally {
+    await Promise.all([found.close(), missing.close()]);
+  }
+});
+
 test("a missing llama-server binary falls back to the in-process engine instead of failing to start", async () => {
   const server = await startServer({ config: { engine: "llama-server", llamaServer: path.join(os.tmpdir(), "no-such-llama-server"), gpu: "off", contextLength: 1024 } });
   try {
+    assert.equal(server.app.services.engine, "llama-cpp");
     await createModel(server.baseUrl, "scripted", fixtures.chat);
     const response = await new Ollama({ host: server.baseUrl }).chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
     assert.equal(response.message.content, SCRIPTED_REPLY);

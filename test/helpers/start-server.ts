@@ -22,14 +22,15 @@ export interface TestServer {
 export interface StartOptions {
   /** Replaces the real node-llama-cpp engine (for tests of pure HTTP behaviour). */
   engine?: Engine;
-  /** Settings on top of the test defaults (silent logs, one thread, temp home). */
+  /** Settings on top of the test defaults (silent logs, one thread, temp home, the in-process engine). */
   config?: Partial<Record<SettingName, unknown>>;
 }
 
 /** Builds the real app over a temp home and listens on 127.0.0.1, on a free port. */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-test-"));
-  const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, ...options.config });
+  // The in-process engine unless a test names one: its tests use fixtures in node-llama-cpp's tool-call syntax.
+  const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, engine: "llama-cpp", ...options.config });
   const app = await buildApp(config, options.engine ? { engine: options.engine } : {});
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   return {

@@ -1,10 +1,13 @@
 /**
- * The Ollama API end to end with REAL inference (node-llama-cpp on the CPU) on the scripted fixture models, driven
+ * The Ollama API end to end with REAL inference (each engine: node-llama-cpp in process, and llama.cpp's llama-server
+ * in its own process; on the CPU) on the scripted fixture models, driven
  * by the clients people use: the `ollama` npm package and LangChain's ChatOllama / OllamaEmbeddings. The scripted
  * models answer fixed texts, so the assertions are exact. Serial: one model runs at a time, on one thread.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AIMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { ChatOllama, OllamaEmbeddings } from "@langchain/ollama";
@@ -16,9 +19,14 @@ let server: TestServer;
 let ollama: Ollama;
 const EXPECTED_JSON = JSON.parse(JSON_REPLY) as unknown;
 
+/** Every test below runs once per engine: in-process, then llama.cpp's llama-server (the default where it is built). */
+for (const engine of ["llama-cpp", "llama-server"] as const) {
+describe(`engine ${engine}`, () => {
 before(async () => {
   const fixtures = await ensureFixtures();
-  server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1 } });
+  const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
+  server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
+  assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
   ollama = new Ollama({ host: server.baseUrl });
   await createModel(server.baseUrl, "scripted", fixtures.chat);
   await createModel(server.baseUrl, "json", fixtures.json);
@@ -26,6 +34,12 @@ before(async () => {
   await createModel(server.baseUrl, "tiny", fixtures.tiny);
 });
 after(() => server?.close());
+
+/**
+ * The tool-call fixture speaks node-llama-cpp's function-call syntax; llama-server parses llama.cpp's formats
+ * (its side of the wire is covered in test/engine/llama-server-engine.test.ts).
+ */
+const inProcessOnly = { skip: engine === "llama-server" ? "the tool fixture speaks node-llama-cpp's call syntax" : false };
 
 const weatherTool: Tool = {
   type: "function",
@@ -91,7 +105,7 @@ test("format: a JSON schema and 'json' constrain the output to the scripted JSON
   assert.deepEqual(JSON.parse(json.response ?? ""), EXPECTED_JSON);
 });
 
-test("tools: the call comes back with object arguments; the tool result gives the answer", async () => {
+test("tools: the call comes back with object arguments; the tool result gives the answer", inProcessOnly, async () => {
   const messages = [{ role: "user", content: "Weather in Paris?" }];
   const first = await ollama.chat({ model: "tool", messages, tools: [weatherTool] });
   assert.deepEqual(first.message.tool_calls?.map((c) => ({ name: c.function.name, arguments: c.function.arguments })), [
@@ -201,7 +215,7 @@ test("ChatOllama.withStructuredOutput: JSON schema (default) and JSON mode", asy
   assert.deepEqual(await model.withStructuredOutput(schema, { method: "jsonMode" }).invoke("Give JSON"), EXPECTED_JSON);
 });
 
-test("ChatOllama.bindTools: a tool call with parsed args, then the answer from the tool result", async () => {
+test("ChatOllama.bindTools: a tool call with parsed args, then the answer from the tool result", inProcessOnly, async () => {
   const model = new ChatOllama({ model: "tool", baseUrl: server.baseUrl }).bindTools([weatherTool]);
   const question = new HumanMessage("Weather in Paris?");
   const call = await model.invoke([question]);
@@ -223,8 +237,9 @@ test("OllamaEmbeddings: documents and queries (it sends truncate:false)", async 
 // ------------------------------------------------------------------ real engine errors through the HTTP layer
 
 test("an engine error after the first streamed token arrives in-band; without streaming it is the HTTP status", async () => {
-  // The json model can only say age 36: a schema demanding more fails validation once the output is complete.
-  const strict = { ...JSON_REPLY_SCHEMA, properties: { ...JSON_REPLY_SCHEMA.properties, age: { type: "integer", minimum: 40 } } };
+  // The json model can only say age 36: a schema demanding a multiple of 5 (which neither engine's grammar enforces)
+  // fails validation once the output is complete.
+  const strict = { ...JSON_REPLY_SCHEMA, properties: { ...JSON_REPLY_SCHEMA.properties, age: { type: "integer", multipleOf: 5 } } };
   const body = { model: "json", messages: [{ role: "user", content: "Give JSON" }], format: strict };
   const streamed = await postJson(server.baseUrl, "/api/chat", body);
   assert.equal(streamed.status, 200);
@@ -280,3 +295,11 @@ test("a model created with a draft_model decodes speculatively: same answer, acc
   assert.equal(refused.status, 400);
   assert.match(((await refused.json()) as { error: string }).error, /draft model "nope" of "bad-spec:latest" not found/);
 });
+});
+}
+
+/** The llama-server binary, built by scripts/build-llama-server.mjs when it is not there yet (about 2 minutes once). */
+function buildLlamaServer(): string {
+  const script = path.join(import.meta.dirname, "..", "..", "scripts", "build-llama-server.mjs");
+  return execFileSync(process.execPath, [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").at(-1) ?? "";
+}

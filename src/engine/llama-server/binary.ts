@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { access, constants } from "node:fs/promises";
+import { access, constants, readFile } from "node:fs/promises";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -40,5 +41,19 @@ export async function checkLlamaServer(binary: string): Promise<string> {
   } catch (error) {
     const detail = error instanceof Error ? error.message.trim().split("\n").slice(0, 3).join(" / ") : String(error);
     throw new Error(`the llama-server binary ${binary} does not run: ${detail}`);
+  }
+}
+
+/**
+ * The node-llama-cpp prebuilt variant a build of scripts/build-llama-server.mjs links against ("linux-x64" is CPU
+ * only; "linux-x64-cuda", "linux-x64-vulkan" carry a GPU backend), from the build-info.json beside it; undefined for
+ * a binary from elsewhere.
+ */
+export async function buildVariant(binary: string): Promise<string | undefined> {
+  try {
+    const info = JSON.parse(await readFile(path.join(path.dirname(binary), "build-info.json"), "utf8")) as { method?: string; variant?: string };
+    return info.method === "cmake" ? "cmake" : info.variant;
+  } catch {
+    return undefined;
   }
 }
