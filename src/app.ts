@@ -38,7 +38,7 @@ export interface App {
 /** The composition root: builds every service and the HTTP server, without listening. */
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
   const { store, close: closeStore } = await openModelStore(config.home);
-  const { engine, notice } = overrides.engine ? { engine: overrides.engine, notice: undefined } : await createEngine(config);
+  const { engine, notices } = overrides.engine ? { engine: overrides.engine, notices: [] } : await createEngine(config);
   const scheduler = new Scheduler(engine, (digest) => store.blobs.pathOf(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
@@ -63,7 +63,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   );
   const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name };
   const http = await createHttpServer(services);
-  if (notice) http.log[notice.level](notice.message);
+  for (const notice of notices) http.log[notice.level](notice.message);
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
@@ -90,29 +90,43 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
  * has a GPU backend that the llama-server build lacks. llama-server models are estimated by the in-process
  * engine's GGUF insights (nothing is loaded).
  */
-async function createEngine(config: Config): Promise<{ engine: Engine; notice?: { level: "info" | "warn"; message: string } }> {
+async function createEngine(config: Config): Promise<{ engine: Engine; notices: Notice[] }> {
   const inProcess = new LlamaCppEngine({ gpu: config.gpu });
-  if (config.engine === "llama-cpp") return { engine: inProcess, notice: { level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" } };
+  const notices: Notice[] = [];
+  let gpu: LlamaGpuName | false = false;
+  if (config.gpu !== "off") {
+    // At start-up, so that a GPU that cannot be used is said plainly now, not at the first request.
+    const found = await inProcess.gpu();
+    gpu = found.backend;
+    notices.push({ level: "info", message: gpu === false ? "GPU: none usable; models run on the CPU" : `GPU: ${gpu} (${found.devices.join(", ") || "no device names"})` });
+    for (const note of inProcess.gpuNotes) notices.push({ level: "warn", message: note });
+  }
+  if (config.engine === "llama-cpp") return { engine: inProcess, notices: [...notices, { level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" }] };
   try {
     const binary = await findLlamaServer(config.llamaServer);
     const version = await checkLlamaServer(binary);
-    if (config.engine === "auto" && config.gpu !== "off") {
-      const gpu = (await inProcess.runtime()).gpu;
-      const variant = await buildVariant(binary);
-      if (gpu !== false && variant !== undefined && !variant.includes(gpu)) {
-        const message =
-          `engine: in-process llama.cpp, because it runs on ${gpu} and the llama-server build (${variant}) has no ${gpu} backend; ` +
-          `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
-        return { engine: inProcess, notice: { level: "info", message } };
-      }
+    const variant = await buildVariant(binary);
+    if (config.engine === "auto" && gpu !== false && variant !== undefined && !variant.includes(gpu)) {
+      const message =
+        `engine: in-process llama.cpp, because it runs on ${gpu} and the llama-server build (${variant}) has no ${gpu} backend; ` +
+        `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
+      return { engine: inProcess, notices: [...notices, { level: "info", message }] };
     }
-    return {
-      engine: new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess }),
-      notice: { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` },
-    };
+    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess });
+    return { engine, notices: [...notices, { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` }] };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    if (config.engine === "auto") return { engine: inProcess, notice: { level: "info", message: `engine: in-process llama.cpp (${reason}; the llama-server engine decodes faster)` } };
-    return { engine: inProcess, notice: { level: "warn", message: `AI_SERVER_ENGINE=llama-server, but ${reason}; using the in-process llama.cpp engine instead` } };
+    const notice: Notice =
+      config.engine === "auto"
+        ? { level: "info", message: `engine: in-process llama.cpp (${reason}; the llama-server engine decodes faster)` }
+        : { level: "warn", message: `AI_SERVER_ENGINE=llama-server, but ${reason}; using the in-process llama.cpp engine instead` };
+    return { engine: inProcess, notices: [...notices, notice] };
   }
 }
+
+interface Notice {
+  level: "info" | "warn";
+  message: string;
+}
+
+type LlamaGpuName = Exclude<Awaited<ReturnType<LlamaCppEngine["gpu"]>>["backend"], false>;

@@ -2,6 +2,7 @@ import os from "node:os";
 import {
   DraftSequenceTokenPredictor,
   getLlama,
+  getModuleVersion,
   GgufInsights,
   InputLookupTokenPredictor,
   LlamaLogLevel,
@@ -9,6 +10,7 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaGpuType,
+  type LlamaOptions,
   type LlamaModel,
   type TokenPredictor,
 } from "node-llama-cpp";
@@ -19,10 +21,12 @@ import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
 import { BatchObserver } from "./batch-observer.js";
 import { LlamaCppModel } from "./loaded-model.js";
+import { prebuiltCudaVerdict } from "../gpu/cuda-compat.js";
+import { queryNvidia, type NvidiaInfo } from "../gpu/nvidia.js";
 
-/** Tokens guessed per step when a speculative spec names no count. */
 /** Threads of a draft model's context. */
 const DRAFT_THREADS = 1;
+/** Tokens guessed per step when a speculative spec names no count. */
 const DEFAULT_DRAFT_TOKENS = 8;
 
 export interface LlamaCppEngineOptions {
@@ -30,6 +34,8 @@ export interface LlamaCppEngineOptions {
   gpu: "auto" | "off" | LlamaGpuType;
   /** Receives llama.cpp's warnings and errors. */
   log?: (level: "warn" | "error", message: string) => void;
+  /** What the machine's NVIDIA cards are (default: nvidia-smi); tests stand in for a card here. */
+  queryNvidia?: () => Promise<NvidiaInfo | undefined>;
 }
 
 /**
@@ -44,11 +50,52 @@ export class LlamaCppEngine implements Engine {
 
   constructor(private readonly options: LlamaCppEngineOptions) {}
 
+  /** What the start-up log should say about GPUs: what could not run here, why, and how to get a build that can. */
+  readonly gpuNotes: string[] = [];
+
   /** The shared Llama instance (created on first use). */
   runtime(): Promise<Llama> {
-    this.llama ??= getLlama({
+    this.llama ??= this.start();
+    return this.llama;
+  }
+
+  /**
+   * getLlama with the configured GPU, falling back to what works: a named backend that does not load gives way to
+   * the CPU, and node-llama-cpp's prebuilt CUDA library on a card it has no code for (an H100 or A100 with a CUDA
+   * 13.0 driver, for 3.21.1) gives way to the other backends, because its first kernel would abort the process.
+   */
+  private async start(): Promise<Llama> {
+    const wanted = this.options.gpu === "off" ? false : this.options.gpu;
+    let llama: Llama;
+    try {
+      llama = await getLlama(this.llamaOptions(wanted));
+    } catch (error) {
+      if (wanted === false || wanted === "auto") throw error;
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      this.gpuNotes.push(`AI_SERVER_GPU=${wanted}, but node-llama-cpp's ${wanted} build does not load here (${reason}); models run on the CPU`);
+      llama = await getLlama(this.llamaOptions(false));
+    }
+    if (wanted === false) return llama;
+    const nvidia = await (this.options.queryNvidia ?? queryNvidia)();
+    if (!nvidia || nvidia.gpus.length === 0) return llama;
+    const cards = nvidia.gpus.map((gpu) => gpu.name).join(", ");
+    const remedy = "a build for this card: `npx --no node-llama-cpp source download --gpu cuda` (needs the CUDA toolkit), then restart";
+    if (llama.gpu === "cuda") {
+      const verdict = prebuiltCudaVerdict(await getModuleVersion(), llama.buildType, nvidia);
+      if (verdict.ok) return llama;
+      await llama.dispose();
+      llama = await getLlama(this.llamaOptions(wanted === "cuda" ? false : { type: "auto", exclude: ["cuda"] }));
+      this.gpuNotes.push(`${verdict.reason}: models run on ${llama.gpu === false ? "the CPU" : llama.gpu} instead. For ${remedy}`);
+    } else if (llama.gpu === false) {
+      this.gpuNotes.push(`${cards} found, but no GPU build of node-llama-cpp runs here: models run on the CPU. For ${remedy}`);
+    }
+    return llama;
+  }
+
+  private llamaOptions(gpu: LlamaOptions["gpu"]): LlamaOptions {
+    return {
       build: "never",
-      gpu: this.options.gpu === "off" ? false : this.options.gpu,
+      gpu,
       maxThreads: os.availableParallelism(),
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
@@ -57,8 +104,13 @@ export class LlamaCppEngine implements Engine {
         if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.options.log?.("error", text);
         else if (level === LlamaLogLevel.warn) this.options.log?.("warn", text);
       },
-    });
-    return this.llama;
+    };
+  }
+
+  /** The backend models run on ("cuda", "vulkan", "metal" or false for the CPU) and the devices it sees. */
+  async gpu(): Promise<{ backend: LlamaGpuType | false; devices: string[] }> {
+    const llama = await this.runtime();
+    return { backend: llama.gpu, devices: llama.gpu === false ? [] : await llama.getGpuDeviceNames() };
   }
 
   async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
@@ -147,3 +199,4 @@ export class LlamaCppEngine implements Engine {
     this.llama = undefined;
   }
 }
+
