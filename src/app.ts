@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
 import type { Engine } from "./engine/engine.js";
@@ -112,7 +113,9 @@ async function createEngine(config: Config): Promise<{ engine: Engine; notices: 
         `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
       return { engine: inProcess, notices: [...notices, { level: "info", message }] };
     }
-    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess });
+    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
+    const reaped = await engine.reapOrphans();
+    if (reaped.length > 0) notices.push({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
     return { engine, notices: [...notices, { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` }] };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

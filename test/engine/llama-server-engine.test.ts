@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -187,6 +187,27 @@ test("a crashed process (kill -9) turns the next requests into a clear error ins
     assert.ok(isAlive(chat.server.pid), "other models keep running");
   } finally {
     await model.unload();
+  }
+});
+
+test("processes left running by a server that was killed are reaped by the next one; other programs' pids are not", async () => {
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "ai-server-ls-state-"));
+  const first = new LlamaServerEngine({ binary, gpu: "off", stateDir });
+  const orphan = (await first.load(spec(fixtures.chat))) as LlamaServerModel;
+  // A record whose pid runs another program (this test process): it must survive.
+  await writeFile(path.join(stateDir, `${process.pid}.json`), JSON.stringify({ pid: process.pid, binary, socketPath: path.join(stateDir, "x.sock") }));
+  try {
+    const second = new LlamaServerEngine({ binary, gpu: "off", stateDir }); // as if `first`'s server had been SIGKILLed
+    assert.deepEqual(await second.reapOrphans(), [orphan.server.pid]);
+    await orphan.server.exited;
+    assert.ok(!isAlive(orphan.server.pid), "the orphan is gone");
+    assert.ok(!existsSync(orphan.server.socketPath), "its socket is removed");
+    assert.deepEqual(await readdir(stateDir), [], "the records are gone");
+    await second.close();
+  } finally {
+    await orphan.unload();
+    await first.close();
+    await rm(stateDir, { recursive: true, force: true });
   }
 });
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js";
 import { readGguf } from "../../gguf/read-gguf.js";
 import { LlamaServerModel } from "./loaded-model.js";
+import { ProcessRegistry } from "./process-registry.js";
 import { ServerProcess } from "./server-process.js";
 
 /** Tokens guessed per step when a speculative spec names no count (as in-process). */
@@ -23,6 +24,11 @@ export interface LlamaServerEngineOptions {
   estimator?: Pick<Engine, "estimateMemory" | "capacity" | "close">;
   /** Directory for the sockets (default: a fresh private temp dir; UNIX socket paths must stay short). */
   runDir?: string;
+  /**
+   * Where running processes are recorded (e.g. AI_SERVER_HOME/run/llama-server): processes left running by an
+   * earlier server that was killed are reaped before the first load. Absent: nothing is recorded.
+   */
+  stateDir?: string;
   loadTimeoutMs?: number;
 }
 
@@ -35,12 +41,23 @@ export class LlamaServerEngine implements Engine {
   readonly name = "llama-server";
   private runDir?: Promise<string>;
   private count = 0;
+  private readonly registry?: ProcessRegistry;
+  private reaped?: Promise<number[]>;
 
-  constructor(private readonly options: LlamaServerEngineOptions) {}
+  constructor(private readonly options: LlamaServerEngineOptions) {
+    if (options.stateDir !== undefined) this.registry = new ProcessRegistry(options.stateDir);
+  }
+
+  /** Kills processes an earlier server recorded and left running (once; later calls return the same pids). */
+  reapOrphans(): Promise<number[]> {
+    this.reaped ??= this.registry?.reap() ?? Promise.resolve([]);
+    return this.reaped;
+  }
 
   async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
     await readGguf(spec.modelPath); // InvalidModelFileError before llama.cpp sees a hostile header
     if (spec.speculative?.type === "draft") await readGguf(spec.speculative.modelPath);
+    await this.reapOrphans();
     const id = ++this.count;
     const dir = await this.directory();
     const label = `model ${path.basename(spec.modelPath)}`;
@@ -52,6 +69,7 @@ export class LlamaServerEngine implements Engine {
         label,
         timeoutMs: this.options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
         ...(abort && { signal: abort }),
+        ...(this.registry && { registry: this.registry }),
       });
     const server = await start(`${id}.sock`, this.generationArgs(spec), signal);
     return new LlamaServerModel(spec, server, () => start(`${id}-embed.sock`, this.embeddingArgs(spec)));

@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { ModelLoadError, RequestCancelledError } from "../../domain/errors.js";
 import { ServerClient } from "./client.js";
+import type { ProcessRegistry } from "./process-registry.js";
 
 /** Log kept per process for error messages (its last bytes). */
 const LOG_TAIL_BYTES = 4000;
@@ -28,6 +29,8 @@ export interface StartOptions {
   /** Longest wait for GET /health to answer 200. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Records the process while it runs, so that a later start can reap it if this server dies first. */
+  registry?: ProcessRegistry;
 }
 
 /**
@@ -38,7 +41,7 @@ export class ServerProcess {
   readonly client: ServerClient;
   private logTail = "";
   private exitInfo?: string;
-  private readonly exited: Promise<void>;
+  readonly exited: Promise<void>;
   private stopping?: Promise<void>;
 
   private constructor(
@@ -75,6 +78,12 @@ export class ServerProcess {
     const child = spawn(options.binary, options.args, { stdio: ["ignore", "pipe", "pipe"], env });
     running.set(child, options.socketPath);
     const server = new ServerProcess(child, options.socketPath, options.label);
+    const { registry } = options;
+    if (registry && child.pid !== undefined) {
+      const pid = child.pid;
+      await registry.add({ pid, binary: options.binary, socketPath: options.socketPath }).catch(() => undefined); // best effort
+      void server.exited.then(() => registry.remove(pid)).catch(() => undefined);
+    }
     const deadline = Date.now() + options.timeoutMs;
     try {
       for (;;) {
