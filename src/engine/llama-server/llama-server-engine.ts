@@ -11,6 +11,8 @@ import { ServerProcess } from "./server-process.js";
 const DEFAULT_DRAFT_TOKENS = 8;
 /** Longest wait for a process to load its model and answer /health. */
 const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
+/** llama-server's prompt cache in RAM per model process (-cram, MiB): slot states saved for later reuse. */
+const PROMPT_CACHE_MIB = 64;
 
 export interface LlamaServerEngineOptions {
   /** Path of llama.cpp's llama-server (see binary.ts). */
@@ -75,12 +77,16 @@ export class LlamaServerEngine implements Engine {
     return new LlamaServerModel(spec, server, () => start(`${id}-embed.sock`, this.embeddingArgs(spec)));
   }
 
-  /** The in-process estimate when there is one (weights, KV cache × slots, buffers), else the weights' size. */
+  /** The in-process estimate when there is one (weights, KV cache × slots, buffers), else the weights' size; plus the prompt cache. */
   async estimateMemory(spec: LoadSpec): Promise<MemoryEstimate> {
-    if (this.options.estimator) return this.options.estimator.estimateMemory(spec);
+    const cache = PROMPT_CACHE_MIB * 1024 * 1024;
+    if (this.options.estimator) {
+      const estimate = await this.options.estimator.estimateMemory(spec);
+      return { ...estimate, ram: estimate.ram + cache };
+    }
     await readGguf(spec.modelPath);
     const draft = spec.speculative?.type === "draft" ? (await stat(spec.speculative.modelPath)).size : 0;
-    return { ram: (await stat(spec.modelPath)).size + draft, vram: 0 };
+    return { ram: (await stat(spec.modelPath)).size + draft + cache, vram: 0 };
   }
 
   async capacity(): Promise<MemoryEstimate> {
@@ -100,11 +106,12 @@ export class LlamaServerEngine implements Engine {
   }
 
   /**
-   * `-c` is the whole KV cache, split evenly between the `-np` slots (not unified, as in-process); no prompt cache in
-   * RAM beyond the slots' own (-cram 0), so the process takes what the estimate says.
+   * `-c` is the whole KV cache, split evenly between the `-np` slots (not unified, as in-process). A small prompt
+   * cache in RAM (counted in the estimate): with none (-cram 0) a reused slot keeps its old cells until overwritten,
+   * and 8 concurrent streams decoded 10% slower (313 vs 353 tok/s, 10 rounds, 2 cores).
    */
   private generationArgs(spec: LoadSpec): string[] {
-    const args = [...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", "0", "--jinja"];
+    const args = [...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", String(PROMPT_CACHE_MIB), "--jinja"];
     const speculative = spec.speculative;
     if (speculative?.type === "draft") {
       const n = String(speculative.maxTokens ?? DEFAULT_DRAFT_TOKENS);
