@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: single-stream speed of the real HTTP server's /api/generate next to node-llama-cpp called
- * directly, in the same process and run, on a generated ~134M-parameter Q8_0 llama model. Prints a markdown
+ * directly, in the same process and run, on a generated llama model (BENCH_MODEL: 134m by default, 1b, 8b). Prints a markdown
  * report; never fails on timing.
  *
  * Then (bench/engines.ts) the same workload with AI_SERVER_ENGINE=llama-server beside the in-process engine, and
@@ -8,7 +8,7 @@
  * turn 1, for each engine beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF, and
  * (bench/speculative.ts) speculative decoding on/off for each engine on a scripted model pair.
  *
- * Environment: BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
+ * Environment: BENCH_MODEL (134m, 1b or 8b), BENCH_STREAMS (e.g. 1,8,32), BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
  * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
  */
@@ -18,12 +18,12 @@ import { loadConfig } from "../src/config/load.js";
 import { DirectRunner } from "./direct.js";
 import { enginesBench } from "./engines.js";
 import { HttpRunner } from "./http.js";
-import { cacheDir, ensureModel, MODEL_SHAPE, parameterCount } from "./model.js";
+import { cacheDir, ensureModel, modelShape, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
 import { speculativeBench } from "./speculative.js";
-import { schedulingBench } from "./scheduling.js";
+import { DEFAULT_STREAMS, schedulingBench } from "./scheduling.js";
 
 const WORK: Workload = { promptTokens: 128, maxTokens: 128, contextSize: 512 };
 
@@ -38,7 +38,8 @@ const config = loadConfig(env, {
 });
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
-const model = await ensureModel(cacheDir(env));
+const shape = modelShape(env);
+const model = await ensureModel(cacheDir(env), shape);
 if (model.generatedMs !== undefined) log(`generated ${model.path} in ${(model.generatedMs / 1000).toFixed(1)} s`);
 
 const direct = await DirectRunner.open({ modelPath: model.path, gpu: config.gpu, threads: config.threads, contextSize: WORK.contextSize });
@@ -92,11 +93,12 @@ if (env.BENCH_ENGINES !== "0") {
 // Continuous batching and prefix reuse, beside llama.cpp's llama-server (its own table; BENCH_SCHEDULING=0 skips it).
 if (env.BENCH_SCHEDULING !== "0") {
   log("scheduling: concurrent streams and chat turns, ai-server beside llama-server…");
-  console.log(await schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_SCHEDULING_REPS, 3), log }));
+  const streams = env.BENCH_STREAMS ? env.BENCH_STREAMS.split(",").map((n) => positiveInt(n.trim(), 1)) : DEFAULT_STREAMS;
+  console.log(await schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_SCHEDULING_REPS, 3), streams, log }));
 }
 
 async function header(): Promise<string> {
-  const s = MODEL_SHAPE;
+  const s = shape;
   const cpus = os.cpus();
   const version = (JSON.parse(await readFile(new URL("../node_modules/node-llama-cpp/package.json", import.meta.url), "utf8")) as { version: string }).version;
   const llama = direct.llama;
@@ -107,8 +109,8 @@ async function header(): Promise<string> {
     `- machine: ${cpus[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${process.platform} ${process.arch}, Node ${process.version}`,
     `- node-llama-cpp ${version} (${llama.buildType} binary, gpu: ${llama.gpu || "none"}, ${direct.gpuLayers} layers offloaded)`,
     `- threads: ${config.threads} on both sides; context ${WORK.contextSize} tokens, 1 sequence`,
-    `- model: random llama, ${(parameterCount() / 1e6).toFixed(1)}M parameters, ${s.type} (${(size / 1e6).toFixed(0)} MB): ` +
-      `n_embd ${s.nEmbd}, n_layer ${s.nLayer}, n_ff ${s.nFf}, ${s.nHead} heads, vocab ${s.vocabSize}`,
+    `- model: random llama, ${(parameterCount(s) / 1e6).toFixed(1)}M parameters, ${s.type} (${(size / 1e6).toFixed(0)} MB): ` +
+      `n_embd ${s.nEmbd}, n_layer ${s.nLayer}, n_ff ${s.nFf}, ${s.nHead} heads${"nHeadKv" in s ? ` (${s.nHeadKv} K/V)` : ""}, vocab ${s.vocabSize}`,
     `- workload: ${WORK.promptTokens}-token raw prompt (BOS included; each repetition's prompt differs from the previous one after BOS, so 127 tokens are read), ${WORK.maxTokens} generated tokens, temperature 0; ` +
       `${reps} repetitions alternating direct/HTTP after one warm-up each; median (min–max)`,
     "",

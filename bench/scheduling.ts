@@ -16,9 +16,11 @@ import { spread } from "./sample.js";
  * same threads, slots and per-slot context, driven by the same HTTP client code.
  */
 
-const SLOTS = 8;
+/** Slots of each server: at least 8, else the most concurrent streams measured. */
+const MIN_SLOTS = 8;
 const CONTEXT = 512;
-const STREAMS = [1, 4, 8] as const;
+/** Concurrent streams measured by default (BENCH_STREAMS; e.g. 1,8,32 on a GPU). */
+export const DEFAULT_STREAMS: readonly number[] = [1, 4, 8];
 const GENERATED = 64;
 const CHAT_REPLY_TOKENS = 16;
 /** Words of the chat's system prompt (~1.5 tokens each here): turn 2 must fit a 512-token slot on both servers. */
@@ -28,6 +30,8 @@ export interface SchedulingBenchOptions {
   config: Config;
   modelPath: string;
   reps: number;
+  /** Concurrent stream counts to measure (default DEFAULT_STREAMS). */
+  streams?: readonly number[];
   log: (message: string) => void;
 }
 
@@ -63,20 +67,22 @@ interface Measured {
 
 export async function schedulingBench(options: SchedulingBenchOptions): Promise<string> {
   const { config, modelPath, reps, log } = options;
+  const streams = options.streams ?? DEFAULT_STREAMS;
+  const slots = Math.max(MIN_SLOTS, ...streams);
   const loadBefore = os.loadavg()[0] ?? 0;
-  const ours = await AiServerTarget.open({ ...config, engine: "llama-cpp" }, modelPath);
+  const ours = await AiServerTarget.open({ ...config, engine: "llama-cpp" }, modelPath, slots);
   const binary = await findLlamaServer();
   // The same server with AI_SERVER_ENGINE=llama-server (a llama-server process behind it); absent without a build.
   const engines: AiServerTarget[] = [ours];
   if (binary.path) {
-    const other = await AiServerTarget.open({ ...config, engine: "llama-server", llamaServer: binary.path }, modelPath);
+    const other = await AiServerTarget.open({ ...config, engine: "llama-server", llamaServer: binary.path }, modelPath, slots);
     if (other.name === "ai-server (llama-server)") engines.push(other);
     else await other.close();
   }
   let reference: Target | undefined;
   let skipped: string | undefined;
   try {
-    if (binary.path) reference = await LlamaServerTarget.open(binary.path, modelPath, config.threads, ours.onGpu);
+    if (binary.path) reference = await LlamaServerTarget.open(binary.path, modelPath, config.threads, ours.onGpu, slots);
     else skipped = binary.reason;
   } catch (error) {
     skipped = `llama-server did not start: ${error instanceof Error ? error.message : String(error)}`;
@@ -84,13 +90,13 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
   // llama-server fails a request whose output is not valid UTF-8 ("does not match the expected Content-only
   // format"), which a random model's byte tokens produce for some prompts: pick prompts whose greedy output is valid,
   // on a separate llama-server process (so the measured one starts with empty caches).
-  const plan = binary.path && reference ? await screenPrompts(binary.path, modelPath, config.threads, ours.onGpu, reps, log) : planPrompts(reps);
+  const plan = binary.path && reference ? await screenPrompts(binary.path, modelPath, config.threads, ours.onGpu, slots, streams, reps, log) : planPrompts(streams, reps);
   const targets: Target[] = reference ? [...engines, reference] : engines;
-  const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(STREAMS.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
+  const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(streams.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
   try {
     for (const target of targets) await target.generate(prompt(0, 0), 2).catch(() => undefined); // warm-up
     for (let rep = 0; rep < reps; rep++) {
-      for (const n of STREAMS) {
+      for (const n of streams) {
         // Alternate which server goes first; every stream's prompt is new (no cache to reuse).
         for (const target of rotate(targets, rep)) {
           const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED))).catch(skip(target, log));
@@ -115,7 +121,7 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
       log(`scheduling rep ${rep + 1}/${reps} done`);
     }
     const batches = await ours.batches();
-    return render(results, engines, reference, skipped, { threads: config.threads, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
+    return render(results, engines, reference, skipped, { threads: config.threads, slots, streams, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
   } finally {
     await Promise.allSettled(targets.map((t) => t.close()));
   }
@@ -141,7 +147,7 @@ function render(
   ours: Target[],
   reference: Target | undefined,
   skipped: string | undefined,
-  info: { threads: number; reps: number; loadBefore: number; loadAfter: number; batches: string },
+  info: { threads: number; slots: number; streams: readonly number[]; reps: number; loadBefore: number; loadAfter: number; batches: string },
 ): string {
   const median = (values: number[] | undefined): number => (values && values.length > 0 ? spread(values).median : NaN);
   const cell = (values: number[] | undefined, digits: number): string =>
@@ -158,7 +164,7 @@ function render(
     const ratios = own.map((values) => (higherIsBetter ? ratio(median(values), median(pick(b))) : ratio(median(pick(b)), median(values))));
     rows.push(`| ${label} | ${own.map((v) => cell(v, digits)).join(" | ")} | ${cell(pick(b), digits)} | ${ratios.join(" | ")} |`);
   };
-  for (const n of STREAMS) row(`aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"}`, (m) => m?.aggregate.get(n), 1, true);
+  for (const n of info.streams) row(`aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"}`, (m) => m?.aggregate.get(n), 1, true);
   row("chat TTFT turn 1 (ms)", (m) => m?.ttft1, 1, false);
   row("chat TTFT turn 2 (ms)", (m) => m?.ttft2, 1, false);
   const reuse = (t: Target | undefined): string => {
@@ -170,7 +176,7 @@ function render(
     "",
     "## Scheduling: continuous batching and prefix reuse, ai-server (each engine) vs llama.cpp's llama-server",
     "",
-    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${SLOTS} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
+    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.slots} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
       `${info.reps} repetitions rotating which server goes first; median (min–max)`,
     `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
       "different prompts; all tokens / (last stream's end − first stream's first token)",
@@ -194,23 +200,32 @@ const CHAT_USER_1 = "Tell me a story about the weather in Paris";
 const CHAT_USER_2 = "Please reply briefly";
 
 /** Prompts by a fixed rule; `variant` shifts them (a prompt that failed screening gets the next variant). */
-function planPrompts(reps: number, variant: (rep: number, stream: number) => number = () => 0): PromptPlan {
-  const streams = Array.from({ length: reps }, (_, rep) => new Map(STREAMS.map((n) => [n, Array.from({ length: n }, (_, i) => prompt(rep + 1, n * 100 + i + 1000 * variant(rep, n * 100 + i)))])));
-  const systems = Array.from({ length: reps }, (_, rep) => prompt(rep + 1, 999 + 1000 * variant(rep, 999), SYSTEM_WORDS));
+function planPrompts(counts: readonly number[], reps: number, variant: (rep: number, stream: number) => number = () => 0): PromptPlan {
+  const streams = Array.from({ length: reps }, (_, rep) => new Map(counts.map((n) => [n, Array.from({ length: n }, (_, i) => prompt(rep + 1, n * 100 + i + 100_000 * variant(rep, n * 100 + i)))])));
+  const systems = Array.from({ length: reps }, (_, rep) => prompt(rep + 1, 999 + 100_000 * variant(rep, 999), SYSTEM_WORDS));
   return { streams, systems };
 }
 
 /** Replaces prompts llama-server fails on (see schedulingBench) with other variants, checked on a throw-away llama-server. */
-async function screenPrompts(binary: string, modelPath: string, threads: number, gpu: boolean, reps: number, log: (m: string) => void): Promise<PromptPlan> {
+async function screenPrompts(
+  binary: string,
+  modelPath: string,
+  threads: number,
+  gpu: boolean,
+  slots: number,
+  counts: readonly number[],
+  reps: number,
+  log: (m: string) => void,
+): Promise<PromptPlan> {
   const variants = new Map<string, number>();
   const variant = (rep: number, stream: number): number => variants.get(`${rep}/${stream}`) ?? 0;
-  const screen = await LlamaServerTarget.open(binary, modelPath, threads, gpu);
+  const screen = await LlamaServerTarget.open(binary, modelPath, threads, gpu, slots);
   try {
     for (let attempt = 0; attempt < 8; attempt++) {
-      const plan = planPrompts(reps, variant);
+      const plan = planPrompts(counts, reps, variant);
       const checks: Array<Promise<void>> = [];
       for (let rep = 0; rep < reps; rep++) {
-        for (const n of STREAMS) {
+        for (const n of counts) {
           (plan.streams[rep]?.get(n) ?? []).forEach((text, i) => {
             checks.push(
               screen.generate(text, GENERATED).then(
@@ -244,7 +259,7 @@ async function screenPrompts(binary: string, modelPath: string, threads: number,
       log(`screened prompts for llama-server (attempt ${attempt + 1}): ${after - before} replaced`);
       if (after === before) return plan;
     }
-    return planPrompts(reps, variant);
+    return planPrompts(counts, reps, variant);
   } finally {
     await screen.close();
   }
@@ -279,9 +294,9 @@ class AiServerTarget implements Target {
     return `ai-server (${this.app.services.engine})`;
   }
 
-  static async open(config: Config, modelPath: string): Promise<AiServerTarget> {
+  static async open(config: Config, modelPath: string, slots: number): Promise<AiServerTarget> {
     const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-sched-"));
-    const app = await buildApp({ ...config, home, numParallel: SLOTS, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 });
+    const app = await buildApp({ ...config, home, numParallel: slots, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 });
     const { digest } = await app.services.store.blobs.importFile(modelPath);
     await app.services.store.create({ name: "bench", modelDigest: digest });
     await app.http.listen({ host: "127.0.0.1", port: 0 });
@@ -340,10 +355,10 @@ class LlamaServerTarget implements Target {
     private readonly port: number,
   ) {}
 
-  static async open(binary: string, modelPath: string, threads: number, gpu: boolean): Promise<LlamaServerTarget> {
+  static async open(binary: string, modelPath: string, threads: number, gpu: boolean, slots: number): Promise<LlamaServerTarget> {
     const port = await freePort();
     const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-tb", String(threads)];
-    args.push("-np", String(SLOTS), "-c", String(SLOTS * CONTEXT), "-ngl", gpu ? "999" : "0", "--no-webui");
+    args.push("-np", String(slots), "-c", String(slots * CONTEXT), "-ngl", gpu ? "999" : "0", "--no-webui");
     const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
