@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { prebuiltCudaVerdict } from "../../src/engine/gpu/cuda-compat.js";
+import { PREBUILT_CUDA_CODE, prebuiltCudaLibraryDigest, prebuiltCudaVerdict } from "../../src/engine/gpu/cuda-compat.js";
 import { parseNvidiaSmi, type NvidiaInfo } from "../../src/engine/gpu/nvidia.js";
 import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
 
@@ -37,8 +37,15 @@ test("node-llama-cpp 3.21.1's prebuilt CUDA library: an H100 or A100 on a CUDA 1
   assert.ok(!prebuiltCudaVerdict("3.21.1", "prebuilt", card("8.0", "13.1")).ok, "PTX does not run on cards older than it");
   assert.ok(prebuiltCudaVerdict("3.21.1", "localBuild", card("9.0")).ok, "a local build is made for the card");
   assert.ok(prebuiltCudaVerdict("9.9.9", "prebuilt", card("9.0")).ok, "an unknown version is not judged");
+  const shipped = PREBUILT_CUDA_CODE["3.21.1"]!.sha256;
+  assert.ok(!prebuiltCudaVerdict("3.21.1", "prebuilt", card("9.0"), shipped).ok, "the shipped library is judged");
+  assert.ok(prebuiltCudaVerdict("3.21.1", "prebuilt", card("9.0"), "0".repeat(64)).ok, "a library replaced by a build for the card is not");
   const mixed = prebuiltCudaVerdict("3.21.1", "prebuilt", { gpus: [{ name: "a", computeCap: "8.9" }, { name: "b", computeCap: "9.0" }] });
   assert.ok(!mixed.ok && /b \(sm_90\)/.test(mixed.reason) && !/a \(sm_89\)/.test(mixed.reason));
+});
+
+test("the installed CUDA prebuilt is the one whose code was read (its sha256), so the verdict applies to it", { skip: process.platform !== "linux" || process.arch !== "x64" }, async () => {
+  assert.equal(await prebuiltCudaLibraryDigest(), PREBUILT_CUDA_CODE["3.21.1"]!.sha256);
 });
 
 test("an NVIDIA card that no GPU build here can use is said plainly, with how to get a build, and models run on the CPU", async () => {

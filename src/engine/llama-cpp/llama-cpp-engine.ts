@@ -21,7 +21,7 @@ import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
 import { BatchObserver } from "./batch-observer.js";
 import { LlamaCppModel } from "./loaded-model.js";
-import { prebuiltCudaVerdict } from "../gpu/cuda-compat.js";
+import { prebuiltCudaLibraryDigest, prebuiltCudaVerdict } from "../gpu/cuda-compat.js";
 import { queryNvidia, type NvidiaInfo } from "../gpu/nvidia.js";
 
 /** Threads of a draft model's context. */
@@ -81,7 +81,7 @@ export class LlamaCppEngine implements Engine {
     const cards = nvidia.gpus.map((gpu) => gpu.name).join(", ");
     const remedy = "a build for this card: `npx --no node-llama-cpp source download --gpu cuda` (needs the CUDA toolkit), then restart";
     if (llama.gpu === "cuda") {
-      const verdict = prebuiltCudaVerdict(await getModuleVersion(), llama.buildType, nvidia);
+      const verdict = prebuiltCudaVerdict(await getModuleVersion(), llama.buildType, nvidia, await prebuiltCudaLibraryDigest());
       if (verdict.ok) return llama;
       await llama.dispose();
       llama = await getLlama(this.llamaOptions(wanted === "cuda" ? false : { type: "auto", exclude: ["cuda"] }));
