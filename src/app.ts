@@ -5,6 +5,7 @@ import type { Engine } from "./engine/engine.js";
 import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
 import { buildVariant, checkLlamaServer, findLlamaServer } from "./engine/llama-server/binary.js";
 import { LlamaServerEngine } from "./engine/llama-server/llama-server-engine.js";
+import { EngineRouter } from "./engine/engine-router.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -84,12 +85,13 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
 }
 
 /**
- * The engine AI_SERVER_ENGINE names. llama-server needs its binary (AI_SERVER_LLAMA_SERVER, else the build script's
- * cache, which `npm ci` fills) to run; when it is missing or does not, the server says why and serves with the
- * in-process engine instead of not starting. "auto" (the default, measured: llama-server decodes 1.4× faster on one
- * stream and 1.7–2.4× with 4–8 streams on CPU, see README) prefers llama-server, except where the in-process engine
- * has a GPU backend that the llama-server build lacks. llama-server models are estimated by the in-process
- * engine's GGUF insights (nothing is loaded).
+ * The engines, behind one router: AI_SERVER_ENGINE picks the default and a model's `engine` parameter can name the
+ * other. llama-server needs its binary (AI_SERVER_LLAMA_SERVER, else the build script's cache, which `npm ci`
+ * fills) to run; when it is missing or does not, the server says why and serves with the in-process engine instead
+ * of not starting. "auto" (the default, measured: llama-server decodes 1.1–1.45× faster on one stream and 1.7–2.6×
+ * with 4–8 streams on CPU, see README) prefers llama-server, except where the in-process engine has a GPU backend
+ * that the llama-server build lacks. llama-server models are estimated by the in-process engine's GGUF insights
+ * (nothing is loaded).
  */
 async function createEngine(config: Config): Promise<{ engine: Engine; notices: Notice[] }> {
   const inProcess = new LlamaCppEngine({ gpu: config.gpu });
@@ -102,7 +104,19 @@ async function createEngine(config: Config): Promise<{ engine: Engine; notices: 
     notices.push({ level: "info", message: gpu === false ? "GPU: none usable; models run on the CPU" : `GPU: ${gpu} (${found.devices.join(", ") || "no device names"})` });
     for (const note of inProcess.gpuNotes) notices.push({ level: "warn", message: note });
   }
-  if (config.engine === "llama-cpp") return { engine: inProcess, notices: [...notices, { level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" }] };
+  const openLlamaServer = async (): Promise<LlamaServerEngine> => {
+    const binary = await findLlamaServer(config.llamaServer);
+    await checkLlamaServer(binary);
+    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
+    const reaped = await engine.reapOrphans();
+    if (reaped.length > 0) notices.push({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
+    return engine;
+  };
+  const inProcessByDefault = (notice: Notice): { engine: Engine; notices: Notice[] } => ({
+    engine: new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer]])),
+    notices: [...notices, notice],
+  });
+  if (config.engine === "llama-cpp") return inProcessByDefault({ level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" });
   try {
     const binary = await findLlamaServer(config.llamaServer);
     const version = await checkLlamaServer(binary);
@@ -111,19 +125,20 @@ async function createEngine(config: Config): Promise<{ engine: Engine; notices: 
       const message =
         `engine: in-process llama.cpp, because it runs on ${gpu} and the llama-server build (${variant}) has no ${gpu} backend; ` +
         `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
-      return { engine: inProcess, notices: [...notices, { level: "info", message }] };
+      return inProcessByDefault({ level: "info", message });
     }
-    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
-    const reaped = await engine.reapOrphans();
-    if (reaped.length > 0) notices.push({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
-    return { engine, notices: [...notices, { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` }] };
+    const engine = await openLlamaServer();
+    return {
+      engine: new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]])),
+      notices: [...notices, { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` }],
+    };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    const notice: Notice =
+    return inProcessByDefault(
       config.engine === "auto"
         ? { level: "info", message: `engine: in-process llama.cpp (${reason}; the llama-server engine decodes faster)` }
-        : { level: "warn", message: `AI_SERVER_ENGINE=llama-server, but ${reason}; using the in-process llama.cpp engine instead` };
-    return { engine: inProcess, notices: [...notices, notice] };
+        : { level: "warn", message: `AI_SERVER_ENGINE=llama-server, but ${reason}; using the in-process llama.cpp engine instead` },
+    );
   }
 }
 

@@ -2,6 +2,10 @@ import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
 import type { EmbedRequest, EmbedResult } from "../domain/embedding.js";
 import type { GenerationEvent } from "../domain/generation.js";
 
+/** The engines a model can be served by (a model's `engine` parameter; AI_SERVER_ENGINE picks the default). */
+export const ENGINE_NAMES = ["llama-cpp", "llama-server"] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
 /**
  * An inference engine. The scheduler sees only this interface, so an in-process engine and an out-of-process
  * runner are interchangeable. Engines translate their own failures into AppErrors.
@@ -32,6 +36,8 @@ export interface LoadSpec {
   threads: number;
   /** Speculative decoding; absent = off. Output is the same with or without it, only faster when guesses hold. */
   speculative?: SpeculativeSpec;
+  /** The engine that must serve this model; absent = the server's default. */
+  engine?: EngineName;
 }
 
 /**

@@ -5,14 +5,21 @@ import { formatDuration } from "./deadline.js";
 
 /** Small helpers of the scheduler: shapes, load errors, waiting with a signal. */
 
-/** Whether an instance loaded as `a` can serve a request that needs `b` (same weights, context, slots, speculation). */
+/** Whether an instance loaded as `a` can serve a request that needs `b` (same weights, context, slots, speculation, engine). */
 export function sameShape(a: LoadSpec, b: LoadSpec): boolean {
   return (
     a.contextSize === b.contextSize &&
     a.slots === b.slots &&
     a.modelPath === b.modelPath &&
-    JSON.stringify(a.speculative ?? null) === JSON.stringify(b.speculative ?? null)
+    JSON.stringify(a.speculative ?? null) === JSON.stringify(b.speculative ?? null) &&
+    a.engine === b.engine
   );
+}
+
+/** What a failed load is remembered by: the instance key and every part of the shape (see sameShape). */
+export function loadKeyOf(key: string, spec: LoadSpec): string {
+  const speculative = spec.speculative ? `/${JSON.stringify(spec.speculative)}` : "";
+  return `${key}/${spec.contextSize}x${spec.slots}${spec.engine ? `/${spec.engine}` : ""}${speculative}`;
 }
 
 /** Engine failures become ModelLoadError naming the model; catalog errors with a client status stay as they are. */

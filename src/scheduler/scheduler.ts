@@ -1,4 +1,4 @@
-import { speculativeFor } from "./speculative.js";
+import { engineFor, speculativeFor } from "./speculative.js";
 import os from "node:os";
 import { formatBytes } from "../domain/byte-size.js";
 import { InsufficientMemoryError, QueueFullError, RequestCancelledError } from "../domain/errors.js";
@@ -7,7 +7,7 @@ import type { Engine, LoadedModel, LoadSpec } from "../engine/engine.js";
 import { LoadFailures } from "./cooldown.js";
 import { RequestDeadline } from "./deadline.js";
 import { planAdmission, type Resident } from "./eviction.js";
-import { asLoadError, cooldownError, raceAbort, sameShape } from "./helpers.js";
+import { asLoadError, cooldownError, loadKeyOf, raceAbort, sameShape } from "./helpers.js";
 import { LeasedModel, type Lease } from "./lease.js";
 import { budgetOf, describe, larger, NO_MEMORY, total, type Memory } from "./memory.js";
 import { Semaphore } from "./semaphore.js";
@@ -89,6 +89,7 @@ export class Scheduler {
               record: i.record,
               contextLength: i.spec.contextSize,
               slots: i.spec.slots,
+              engine: i.spec.engine ?? this.engine.name,
               ram: i.booked.ram,
               vram: i.booked.vram,
               expiresAt: i.expiresAt,
@@ -135,7 +136,8 @@ export class Scheduler {
     const parallel = Number(record.parameters.num_parallel);
     const slots = Number.isInteger(parallel) && parallel >= 1 && parallel <= 256 ? parallel : this.options.slotsPerModel;
     const speculative = speculativeFor(record, (name) => this.options.latest?.(name), this.modelPath);
-    return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads, ...(speculative && { speculative }) };
+    const engine = engineFor(record);
+    return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads, ...(speculative && { speculative }), ...(engine && { engine }) };
   }
 
   /** Waits until `record`'s model is loaded in the shape `spec` and one of its slots is held by this request. */
@@ -147,7 +149,7 @@ export class Scheduler {
     let record = requested;
     let spec = this.specFor(record, contextSize);
     let key = record.modelDigest;
-    let loadKey = `${key}/${spec.contextSize}x${spec.slots}`;
+    let loadKey = loadKeyOf(key, spec);
     const { signal } = deadline;
     let queued = false;
     const enqueue = (): void => {
@@ -170,7 +172,7 @@ export class Scheduler {
           record = latest;
           spec = this.specFor(record, contextSize);
           key = record.modelDigest;
-          loadKey = `${key}/${spec.contextSize}x${spec.slots}`;
+          loadKey = loadKeyOf(key, spec);
           continue;
         }
         if (instance && (instance.retiring || !sameShape(instance.spec, spec))) {

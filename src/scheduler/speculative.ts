@@ -1,6 +1,6 @@
 import { InvalidRequestError } from "../domain/errors.js";
 import type { ModelRecord } from "../domain/model.js";
-import type { SpeculativeSpec } from "../engine/engine.js";
+import { ENGINE_NAMES, type EngineName, type SpeculativeSpec } from "../engine/engine.js";
 
 /**
  * A model's speculative decoding, from its stored parameters (set on `/api/create` with `parameters`):
@@ -24,4 +24,10 @@ export function speculativeFor(
   }
   if (record.parameters.speculative === "lookup") return { type: "lookup", ...maxTokens };
   return undefined;
+}
+
+/** The engine a model's `engine` parameter names (set on `/api/create`, checked there), or undefined for the default. */
+export function engineFor(record: ModelRecord): EngineName | undefined {
+  const name = record.parameters.engine;
+  return ENGINE_NAMES.find((known) => known === name);
 }

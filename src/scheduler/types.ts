@@ -45,6 +45,8 @@ export interface RunningModel {
   contextLength: number;
   /** Parallel slots (sequences batched together). */
   slots?: number;
+  /** The engine serving it ("llama-cpp", "llama-server"). */
+  engine: string;
   ram: number;
   vram: number;
   /** When it will be unloaded; null = never (or busy and not yet counting down). */

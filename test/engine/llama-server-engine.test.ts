@@ -24,7 +24,7 @@ import { LlamaServerEngine } from "../../src/engine/llama-server/llama-server-en
 import { toOaiMessages, toOaiTools } from "../../src/engine/llama-server/request-body.js";
 import type { LlamaServerModel } from "../../src/engine/llama-server/loaded-model.js";
 import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, type FixturePaths } from "../fixtures/models.js";
-import { createModel, startServer } from "../helpers/start-server.js";
+import { createModel, postJson, startServer } from "../helpers/start-server.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
 
 let binary: string;
@@ -265,6 +265,30 @@ test("the real app with AI_SERVER_ENGINE=llama-server answers /api/chat through 
   }
 });
 
+test("a model's engine parameter picks its engine: one model in process and one in llama-server on the same server", async () => {
+  const server = await startServer({ config: { engine: "llama-server", llamaServer: binary, gpu: "off", contextLength: 1024 } });
+  try {
+    await createModel(server.baseUrl, "scripted", fixtures.chat);
+    assert.equal((await postJson(server.baseUrl, "/api/create", { model: "scripted-local", from: "scripted", parameters: { engine: "llama-cpp" }, stream: false })).status, 200);
+    const ollama = new Ollama({ host: server.baseUrl });
+    // Both names share one blob, so one instance: each request loads it with the engine its model names.
+    for (const [model, engine, processes] of [["scripted", "llama-server", 1], ["scripted-local", "llama-cpp", 0]] as const) {
+      const response = await ollama.chat({ model, messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
+      assert.equal(response.message.content, SCRIPTED_REPLY, model);
+      const ps = (await (await fetch(`${server.baseUrl}/api/ps`)).json()) as { models: { name: string; engine: string }[] };
+      assert.deepEqual(ps.models.map((m) => [m.name, m.engine]), [[`${model}:latest`, engine]]);
+      assert.equal((await readdir(path.join(server.home, "run", "llama-server"))).length, processes, `llama-server processes running for ${model}`);
+    }
+    const show = (await (await postJson(server.baseUrl, "/api/show", { model: "scripted-local" })).json()) as { parameters?: string };
+    assert.match(show.parameters ?? "", /engine\s+"?llama-cpp/);
+    const unknown = await postJson(server.baseUrl, "/api/create", { model: "bad-engine", from: "scripted", parameters: { engine: "vllm" }, stream: false });
+    assert.equal(unknown.status, 400);
+    assert.match(((await unknown.json()) as { error: string }).error, /parameters\.engine: expected "llama-cpp" or "llama-server", got "vllm"/);
+  } finally {
+    await server.close();
+  }
+});
+
 test("AI_SERVER_ENGINE=auto (the default) picks llama-server where its build runs, else the in-process engine", async () => {
   const found = await startServer({ config: { engine: "auto", llamaServer: binary, gpu: "off" } });
   const missing = await startServer({ config: { engine: "auto", llamaServer: path.join(os.tmpdir(), "no-such-llama-server"), gpu: "off" } });
@@ -283,6 +307,13 @@ test("a missing llama-server binary falls back to the in-process engine instead 
     await createModel(server.baseUrl, "scripted", fixtures.chat);
     const response = await new Ollama({ host: server.baseUrl }).chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
     assert.equal(response.message.content, SCRIPTED_REPLY);
+    // A model that asks for llama-server gets the reason it cannot run; the server goes on serving the others.
+    assert.equal((await postJson(server.baseUrl, "/api/create", { model: "needs-ls", from: "scripted", parameters: { engine: "llama-server" }, stream: false })).status, 200);
+    const refused = await postJson(server.baseUrl, "/api/chat", { model: "needs-ls", messages: [{ role: "user", content: "Hi" }], stream: false });
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: string }).error, /asks for the llama-server engine, which cannot run here: .*no-such-llama-server/);
+    const again = await new Ollama({ host: server.baseUrl }).chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
+    assert.equal(again.message.content, SCRIPTED_REPLY);
   } finally {
     await server.close();
   }

@@ -64,9 +64,9 @@ test("/api/show of a plain model: the file's chat template, empty fields left ou
   assert.equal(toModelfile(modelRecord(), "/b").includes("PARAMETER"), false);
 });
 
-test("/api/ps item: size is RAM + VRAM, our active/queued extras, far-future expiry when it never expires", () => {
+test("/api/ps item: size is RAM + VRAM, our active/queued/engine extras, far-future expiry when it never expires", () => {
   const now = new Date("2025-01-01T00:00:00.000Z");
-  const running = { record: modelRecord(), contextLength: 2048, ram: 100, vram: 50, expiresAt: new Date("2025-01-01T00:05:00.000Z"), active: 1, queued: 2, stats: { speculative: { drafted: 0, accepted: 0 } } };
+  const running = { record: modelRecord(), contextLength: 2048, ram: 100, vram: 50, expiresAt: new Date("2025-01-01T00:05:00.000Z"), active: 1, queued: 2, engine: "llama-server", stats: { speculative: { drafted: 0, accepted: 0 } } };
   assert.deepEqual(toPsModel(running, now), {
     name: "tiny:latest",
     model: "tiny:latest",
@@ -78,6 +78,7 @@ test("/api/ps item: size is RAM + VRAM, our active/queued extras, far-future exp
     context_length: 2048,
     active: 1,
     queued: 2,
+    engine: "llama-server",
   });
   const forever = toPsModel({ ...running, expiresAt: null }, now);
   assert.ok(new Date(forever.expires_at).getUTCFullYear() > 2300);

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Services } from "../../app.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { normalizeModelName } from "../../domain/model-name.js";
+import { ENGINE_NAMES } from "../../engine/engine.js";
 import type { ModelRecord } from "../../domain/model.js";
 import { parseDigest } from "../../store/blob-store.js";
 import type { ModelStore } from "../../store/model-store.js";
@@ -24,6 +25,10 @@ export async function createModel(services: Services, request: FastifyRequest, r
   if (body.adapters && Object.keys(body.adapters).length > 0) throw new InvalidRequestError("adapters are not supported");
   if (body.modelfile !== undefined) throw new InvalidRequestError('modelfile is no longer supported: send "from" or "files"');
   if (body.parameters) parseOptions(body.parameters);
+  const engine = body.parameters?.engine;
+  if (engine !== undefined && !ENGINE_NAMES.some((known) => known === engine)) {
+    throw new InvalidRequestError(`parameters.engine: expected ${ENGINE_NAMES.map((known) => `"${known}"`).join(" or ")}, got ${JSON.stringify(engine)}`);
+  }
   return respond(reply, body.stream ?? true, createSteps(services.store, name, body), (all) => all[all.length - 1] ?? { status: "success" });
 }
 

@@ -51,6 +51,8 @@ export interface PsModel {
   queued: number;
   /** Our extension: parallel slots, i.e. requests decoded together in one batch. */
   slots?: number;
+  /** Our extension: the engine serving it ("llama-cpp" in process, or "llama-server"). */
+  engine: string;
   /** Our extension: decode steps since load, how many held more than one request, the most requests one held. */
   batches?: { total: number; multi_sequence: number; max_sequences: number };
   /** Our extension: speculative tokens checked and accepted since load (when speculative decoding is on). */
@@ -139,6 +141,7 @@ export function toPsModel(running: RunningModel, now: Date): PsModel {
     active: running.active,
     queued: running.queued,
     ...(running.slots !== undefined && { slots: running.slots }),
+    engine: running.engine,
     ...(running.stats.batching && {
       batches: { total: running.stats.batching.batches, multi_sequence: running.stats.batching.multiSequence, max_sequences: running.stats.batching.maxSequences },
     }),
