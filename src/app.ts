@@ -40,7 +40,10 @@ export interface App {
 /** The composition root: builds every service and the HTTP server, without listening. */
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
   const { store, close: closeStore } = await openModelStore(config.home);
-  const { engine, notices } = overrides.engine ? { engine: overrides.engine, notices: [] } : await createEngine(config);
+  // What the engines have to say goes to the server's log, held back until the log exists.
+  const pending: Notice[] = [];
+  let notify = (notice: Notice): void => void pending.push(notice);
+  const engine = overrides.engine ?? (await createEngine(config, (notice) => notify(notice)));
   const scheduler = new Scheduler(engine, (digest) => store.blobs.pathOf(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
@@ -65,7 +68,8 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   );
   const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name };
   const http = await createHttpServer(services);
-  for (const notice of notices) http.log[notice.level](notice.message);
+  notify = (notice) => http.log[notice.level](notice.message);
+  pending.forEach(notify);
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
@@ -93,29 +97,28 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
  * that the llama-server build lacks. llama-server models are estimated by the in-process engine's GGUF insights
  * (nothing is loaded).
  */
-async function createEngine(config: Config): Promise<{ engine: Engine; notices: Notice[] }> {
+async function createEngine(config: Config, notify: (notice: Notice) => void): Promise<Engine> {
   const inProcess = new LlamaCppEngine({ gpu: config.gpu });
-  const notices: Notice[] = [];
   let gpu: LlamaGpuName | false = false;
   if (config.gpu !== "off") {
     // At start-up, so that a GPU that cannot be used is said plainly now, not at the first request.
     const found = await inProcess.gpu();
     gpu = found.backend;
-    notices.push({ level: "info", message: gpu === false ? "GPU: none usable; models run on the CPU" : `GPU: ${gpu} (${found.devices.join(", ") || "no device names"})` });
-    for (const note of inProcess.gpuNotes) notices.push({ level: "warn", message: note });
+    notify({ level: "info", message: gpu === false ? "GPU: none usable; models run on the CPU" : `GPU: ${gpu} (${found.devices.join(", ") || "no device names"})` });
+    for (const note of inProcess.gpuNotes) notify({ level: "warn", message: note });
   }
   const openLlamaServer = async (): Promise<LlamaServerEngine> => {
     const binary = await findLlamaServer(config.llamaServer);
     await checkLlamaServer(binary);
     const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
     const reaped = await engine.reapOrphans();
-    if (reaped.length > 0) notices.push({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
+    if (reaped.length > 0) notify({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
     return engine;
   };
-  const inProcessByDefault = (notice: Notice): { engine: Engine; notices: Notice[] } => ({
-    engine: new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer]])),
-    notices: [...notices, notice],
-  });
+  const inProcessByDefault = (notice: Notice): Engine => {
+    notify(notice);
+    return new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer]]));
+  };
   if (config.engine === "llama-cpp") return inProcessByDefault({ level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" });
   try {
     const binary = await findLlamaServer(config.llamaServer);
@@ -128,10 +131,8 @@ async function createEngine(config: Config): Promise<{ engine: Engine; notices: 
       return inProcessByDefault({ level: "info", message });
     }
     const engine = await openLlamaServer();
-    return {
-      engine: new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]])),
-      notices: [...notices, { level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` }],
-    };
+    notify({ level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` });
+    return new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]]));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return inProcessByDefault(
