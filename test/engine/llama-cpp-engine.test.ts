@@ -3,7 +3,7 @@
  * cannot see directly (usage counters, estimates, unloading, validation of structured output, abort).
  */
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -11,7 +11,7 @@ import { InvalidModelFileError, StructuredOutputError } from "../../src/domain/e
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { LoadedModel } from "../../src/engine/engine.js";
 import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
-import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL, type FixturePaths } from "../fixtures/models.js";
+import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
 
 const engine = new LlamaCppEngine({ gpu: "off" });
@@ -148,5 +148,25 @@ test("speculative decoding (draft model, prompt lookup) changes nothing in the o
     } finally {
       await model.unload();
     }
+  }
+});
+
+test("the completion count is every token generated, also when generation stops inside a UTF-8 character", async () => {
+  // "Hello Caf" then the three bytes of "你" as byte tokens: 4 tokens end after two of its bytes, which
+  // node-llama-cpp holds back from its token callback (an incomplete character).
+  const file = path.join(os.tmpdir(), `ai-server-utf8-${process.pid}.gguf`);
+  await writeScriptedModel(file, { reply: "Hello Caf", transitions: [["▁Caf", "<0xE4>"], ["<0xE4>", "<0xBD>"], ["<0xBD>", "<0xA0>"], ["<0xA0>", "<|im_end|>"]] });
+  const model = await engine.load({ modelPath: file, contextSize: 256, slots: 1, threads: 1 });
+  try {
+    for (const [maxTokens, reason] of [[4, "length"], [5, "length"], [10, "stop"]] as const) {
+      const { text, events } = await collect(model.chat(chatRequest({ sampling: { temperature: 0, maxTokens } }), new AbortController().signal));
+      const done = events.at(-1);
+      assert.ok(done?.type === "done", `${maxTokens}: ends with done`);
+      assert.equal(done.reason, reason, `${maxTokens}: ${text}`);
+      assert.equal(done.usage.completionTokens, Math.min(maxTokens, 5), `${maxTokens}: completion tokens of ${JSON.stringify(text)}`);
+    }
+  } finally {
+    await model.unload();
+    await rm(file, { force: true });
   }
 });

@@ -281,17 +281,19 @@ export class LlamaCppModel implements LoadedModel {
         const end = process.hrtime.bigint();
         const split = firstToken ?? end;
         const reason: FinishReason = result.stopReason === "maxTokens" ? "length" : "stop";
+        // The meter counts the prompt's last token (the one that yields the first logits) as output, and never
+        // evaluates the last generated token, so at the token limit its output count is the number generated,
+        // where onToken reports fewer when it held tokens back (an incomplete UTF-8 character). Ended by the model,
+        // the meter also counts the end token, which onToken (and this count) leaves out.
+        const input = sequence.tokenMeter.usedInputTokens - meterBefore.input;
+        const output = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
+        const completionTokens = result.stopReason === "maxTokens" && generated.length > 0 ? Math.max(output, generated.length) : generated.length;
         stream.push({
           type: "done",
           reason,
           usage: {
-            // The meter counts the prompt's last token (the one that yields the first logits) as output, and never
-            // evaluates the last generated token: re-split so prompt = prompt tokens read, completion = generated.
-            promptTokens: Math.max(
-              0,
-              sequence.tokenMeter.usedInputTokens - meterBefore.input + (sequence.tokenMeter.usedOutputTokens - meterBefore.output) - Math.max(0, generated.length - 1),
-            ),
-            completionTokens: generated.length,
+            promptTokens: Math.max(0, input + output - Math.max(0, completionTokens - 1)),
+            completionTokens,
             promptDurationNs: Number(split - start),
             evalDurationNs: Number(end - split),
           },
