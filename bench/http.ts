@@ -1,12 +1,8 @@
-import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
 import { z } from "zod";
-import { buildApp, type App } from "../src/app.js";
 import type { Config } from "../src/config/schema.js";
 import { sampleOf, type Sample, type Workload } from "./sample.js";
+import { serveApp, type ServedApp } from "./served-app.js";
 
 const MODEL_NAME = "bench";
 
@@ -25,26 +21,15 @@ const isFinal = (value: unknown): boolean => typeof value === "object" && value 
 export class HttpRunner {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-  private constructor(
-    private readonly app: App,
-    private readonly home: string,
-    private readonly port: number,
-  ) {}
+  private constructor(private readonly served: ServedApp) {}
 
   /** `config.home` is replaced by a temporary directory, removed by close(). */
   static async open(config: Config, modelPath: string): Promise<HttpRunner> {
-    const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-home-"));
-    const app = await buildApp({ ...config, home });
-    try {
-      const { digest } = await app.services.store.blobs.importFile(modelPath);
-      await app.services.store.create({ name: MODEL_NAME, modelDigest: digest });
-      await app.http.listen({ host: "127.0.0.1", port: 0 });
-      return new HttpRunner(app, home, (app.http.server.address() as AddressInfo).port);
-    } catch (error) {
-      await app.close();
-      await rm(home, { recursive: true, force: true });
-      throw error;
-    }
+    return new HttpRunner(
+      await serveApp(config, async (store) => {
+        await store.create({ name: MODEL_NAME, modelDigest: (await store.blobs.importFile(modelPath)).digest });
+      }),
+    );
   }
 
   /** One streamed raw /api/generate; `client` is timed on arrival of NDJSON lines, `server` from the final counters. */
@@ -72,7 +57,7 @@ export class HttpRunner {
   private stream(body: string): Promise<{ first?: number; end: number; counters: z.infer<typeof finalLine> }> {
     return new Promise((resolve, reject) => {
       const request = http.request(
-        { host: "127.0.0.1", port: this.port, path: "/api/generate", method: "POST", agent: this.agent, headers: { "content-type": "application/json" } },
+        { host: "127.0.0.1", port: this.served.port, path: "/api/generate", method: "POST", agent: this.agent, headers: { "content-type": "application/json" } },
         (response) => {
           let buffered = "";
           let first: number | undefined;
@@ -104,7 +89,6 @@ export class HttpRunner {
 
   async close(): Promise<void> {
     this.agent.destroy();
-    await this.app.close();
-    await rm(this.home, { recursive: true, force: true });
+    await this.served.close();
   }
 }

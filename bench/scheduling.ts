@@ -1,13 +1,11 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
-import path from "node:path";
 import { promisify } from "node:util";
-import { buildApp, type App } from "../src/app.js";
 import type { Config } from "../src/config/schema.js";
 import { spread } from "./sample.js";
+import { serveApp, type ServedApp } from "./served-app.js";
 
 /**
  * The scheduling part of `npm run bench`: continuous batching (aggregate decode speed with 1, 4 and 8 concurrent
@@ -283,34 +281,33 @@ class AiServerTarget implements Target {
   private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
 
   private constructor(
-    private readonly app: App,
-    private readonly home: string,
-    private readonly port: number,
+    private readonly served: ServedApp,
     readonly onGpu: boolean,
   ) {}
 
   /** "ai-server (<engine>)", the engine the app really runs (after any fallback). */
   get name(): string {
-    return `ai-server (${this.app.services.engine})`;
+    return `ai-server (${this.served.app.services.engine})`;
   }
 
   static async open(config: Config, modelPath: string, slots: number): Promise<AiServerTarget> {
-    const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-sched-"));
-    const app = await buildApp({ ...config, home, numParallel: slots, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 });
-    const { digest } = await app.services.store.blobs.importFile(modelPath);
-    await app.services.store.create({ name: "bench", modelDigest: digest });
-    await app.http.listen({ host: "127.0.0.1", port: 0 });
-    const port = (app.http.server.address() as net.AddressInfo).port;
-    const lease = await app.services.scheduler.acquire(app.services.store.require("bench"), {}, new AbortController().signal);
+    const served = await serveApp({ ...config, numParallel: slots, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 }, async (store) => {
+      await store.create({ name: "bench", modelDigest: (await store.blobs.importFile(modelPath)).digest });
+    });
+    const { scheduler, store } = served.app.services;
+    const lease = await scheduler.acquire(store.require("bench"), {}, new AbortController().signal).catch(async (error: unknown) => {
+      await served.close();
+      throw error;
+    });
     const onGpu = lease.model.memory.vram > 0;
     lease.release();
-    return new AiServerTarget(app, home, port, onGpu);
+    return new AiServerTarget(served, onGpu);
   }
 
   async generate(text: string, maxTokens: number): Promise<Timing> {
     const body = { model: "bench", prompt: text, raw: true, stream: true, options: { num_predict: maxTokens, temperature: 0, seed: 0 } };
     let tokens = 0;
-    const timing = await streamLines(this.agent, this.port, "/api/generate", body, (line) => {
+    const timing = await streamLines(this.agent, this.served.port, "/api/generate", body, (line) => {
       const value = JSON.parse(line) as { done?: boolean; eval_count?: number; error?: string };
       if (value.error) throw new Error(value.error);
       if (value.done) tokens = value.eval_count ?? 0;
@@ -322,7 +319,7 @@ class AiServerTarget implements Target {
   async chat(messages: ChatMessage[], maxTokens: number): Promise<{ ttftMs: number; reply: string }> {
     let reply = "";
     const body = { model: "bench", messages, stream: true, options: { num_predict: maxTokens, temperature: 0, seed: 0 } };
-    const timing = await streamLines(this.agent, this.port, "/api/chat", body, (line) => {
+    const timing = await streamLines(this.agent, this.served.port, "/api/chat", body, (line) => {
       const value = JSON.parse(line) as { done?: boolean; message?: { content?: string }; error?: string };
       if (value.error) throw new Error(value.error);
       reply += value.message?.content ?? "";
@@ -332,15 +329,14 @@ class AiServerTarget implements Target {
   }
 
   async batches(): Promise<string> {
-    const running = this.app.services.scheduler.running()[0];
+    const running = this.served.app.services.scheduler.running()[0];
     const b = running?.stats.batching;
     return b ? `${b.batches} decode steps, ${b.multiSequence} with several requests, up to ${b.maxSequences} in one` : "none";
   }
 
   async close(): Promise<void> {
     this.agent.destroy();
-    await this.app.close();
-    await rm(this.home, { recursive: true, force: true });
+    await this.served.close();
   }
 }
 

@@ -4,15 +4,13 @@
  * and the speed-up is what the engine's speculative loop makes of it. Three models per engine: the main model alone,
  * with `draft_model`, and with `speculative: "lookup"` (draftless: the prompt holds the reply, so lookup can guess).
  */
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { buildApp, type App } from "../src/app.js";
 import type { Config } from "../src/config/schema.js";
 import { writeScriptedModel } from "../test/fixtures/models.js";
 import { spread } from "./sample.js";
+import { serveApp, type ServedApp } from "./served-app.js";
 
 /** 96 distinct words (a scripted reply's tokens must be unique): ~97 tokens, then the end token. */
 export const SPECULATIVE_REPLY = Array.from({ length: 96 }, (_, i) => `w${i.toString(36)}`).join(" ");
@@ -94,35 +92,23 @@ class SpeculativeTarget {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private readonly counters = new Map<string, { drafted: number; accepted: number }>();
 
-  private constructor(
-    private readonly app: App,
-    private readonly home: string,
-    private readonly port: number,
-  ) {}
+  private constructor(private readonly served: ServedApp) {}
 
   static async open(config: Config, pair: { main: string; draft: string }): Promise<SpeculativeTarget> {
-    const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-spec-"));
-    const app = await buildApp({ ...config, home, keepAliveMs: -1, maxLoadedModels: 3, contextLength: 512 });
-    try {
-      const store = app.services.store;
+    const served = await serveApp({ ...config, keepAliveMs: -1, maxLoadedModels: 3, contextLength: 512 }, async (store) => {
       const main = (await store.blobs.importFile(pair.main)).digest;
       const draft = (await store.blobs.importFile(pair.draft)).digest;
       await store.create({ name: "draft", modelDigest: draft });
       await store.create({ name: "off", modelDigest: main });
       await store.create({ name: "draft-on", modelDigest: main, parameters: { draft_model: "draft", draft_num_predict: DRAFT_TOKENS } });
       await store.create({ name: "lookup-on", modelDigest: main, parameters: { speculative: "lookup", draft_num_predict: DRAFT_TOKENS } });
-      await app.http.listen({ host: "127.0.0.1", port: 0 });
-      return new SpeculativeTarget(app, home, (app.http.server.address() as AddressInfo).port);
-    } catch (error) {
-      await app.close();
-      await rm(home, { recursive: true, force: true });
-      throw error;
-    }
+    });
+    return new SpeculativeTarget(served);
   }
 
   /** The engine the app actually runs (it falls back to in-process when llama-server is missing). */
   get engineName(): string {
-    return this.app.services.engine;
+    return this.served.app.services.engine;
   }
 
   /** One non-streamed generation; decode tok/s from the server's counters. Throws unless the reply is the script. */
@@ -130,7 +116,7 @@ class SpeculativeTarget {
     const model = mode === "off" ? "off" : `${mode}-on`;
     const body = JSON.stringify({ model, prompt: SPECULATIVE_REPLY, stream: false, options: { temperature: 0, num_predict: 200 } });
     const answer = await new Promise<{ response?: string; eval_count?: number; eval_duration?: number; error?: string }>((resolve, reject) => {
-      const request = http.request({ host: "127.0.0.1", port: this.port, path: "/api/generate", method: "POST", agent: this.agent, headers: { "content-type": "application/json" } }, (response) => {
+      const request = http.request({ host: "127.0.0.1", port: this.served.port, path: "/api/generate", method: "POST", agent: this.agent, headers: { "content-type": "application/json" } }, (response) => {
         let text = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => void (text += chunk));
@@ -147,7 +133,7 @@ class SpeculativeTarget {
       request.end(body);
     });
     if (answer.error !== undefined || answer.response !== SPECULATIVE_REPLY) throw new Error(`${model}: ${answer.error ?? `unexpected reply ${JSON.stringify(answer.response?.slice(0, 80))}`}`);
-    const stats = this.app.services.scheduler.running().find((r) => r.record.name.split(":")[0] === model)?.stats.speculative;
+    const stats = this.served.app.services.scheduler.running().find((r) => r.record.name.split(":")[0] === model)?.stats.speculative;
     if (stats) this.counters.set(model, stats); // since load: kept here in case the model is unloaded later
     return (answer.eval_count ?? 0) / ((answer.eval_duration ?? 1) / 1e9);
   }
@@ -163,7 +149,6 @@ class SpeculativeTarget {
 
   async close(): Promise<void> {
     this.agent.destroy();
-    await this.app.close();
-    await rm(this.home, { recursive: true, force: true });
+    await this.served.close();
   }
 }

@@ -6,14 +6,13 @@
  * format both ways instead.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { Ollama } from "ollama";
+import { Ollama, type ChatResponse } from "ollama";
 import type { CompletionRequest } from "../../src/domain/chat.js";
 import { ContextOverflowError, GenerationError, InvalidModelFileError, ModelLoadError, RequestCancelledError, StructuredOutputError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
@@ -24,7 +23,8 @@ import { LlamaServerEngine } from "../../src/engine/llama-server/llama-server-en
 import { toOaiMessages, toOaiTools } from "../../src/engine/llama-server/request-body.js";
 import type { LlamaServerModel } from "../../src/engine/llama-server/loaded-model.js";
 import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, type FixturePaths } from "../fixtures/models.js";
-import { createModel, postJson, startServer } from "../helpers/start-server.js";
+import { buildLlamaServer } from "../helpers/llama-server-binary.js";
+import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
 
 let binary: string;
@@ -34,8 +34,7 @@ let chat: LlamaServerModel;
 const never = new AbortController().signal;
 
 before(async () => {
-  const script = path.join(import.meta.dirname, "..", "..", "scripts", "build-llama-server.mjs");
-  binary = execFileSync(process.execPath, [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").at(-1) ?? "";
+  binary = buildLlamaServer();
   fixtures = await ensureFixtures();
   engine = new LlamaServerEngine({ binary, gpu: "off" });
   chat = (await engine.load(spec(fixtures.chat, { slots: 2 }))) as LlamaServerModel;
@@ -246,12 +245,23 @@ test("speculative decoding (draft model, prompt lookup) keeps the output and cou
   }
 });
 
+/** The real app with AI_SERVER_ENGINE=llama-server (the binary as given) and the scripted model as "scripted". */
+async function startScripted(llamaServer: string): Promise<TestServer> {
+  const server = await startServer({ config: { engine: "llama-server", llamaServer, gpu: "off", contextLength: 1024 } });
+  await createModel(server.baseUrl, "scripted", fixtures.chat);
+  return server;
+}
+
+/** `model`'s answer to "Hi" at temperature 0, through the ollama client. */
+async function sayHi(server: TestServer, model: string): Promise<ChatResponse> {
+  return new Ollama({ host: server.baseUrl }).chat({ model, messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
+}
+
 test("the real app with AI_SERVER_ENGINE=llama-server answers /api/chat through the ollama client", async () => {
-  const server = await startServer({ config: { engine: "llama-server", llamaServer: binary, gpu: "off", contextLength: 1024 } });
+  const server = await startScripted(binary);
   try {
-    await createModel(server.baseUrl, "scripted", fixtures.chat);
     const ollama = new Ollama({ host: server.baseUrl });
-    const response = await ollama.chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
+    const response = await sayHi(server, "scripted");
     assert.equal(response.message.content, SCRIPTED_REPLY);
     assert.equal(response.done_reason, "stop");
     const parts = [];
@@ -266,15 +276,12 @@ test("the real app with AI_SERVER_ENGINE=llama-server answers /api/chat through 
 });
 
 test("a model's engine parameter picks its engine: one model in process and one in llama-server on the same server", async () => {
-  const server = await startServer({ config: { engine: "llama-server", llamaServer: binary, gpu: "off", contextLength: 1024 } });
+  const server = await startScripted(binary);
   try {
-    await createModel(server.baseUrl, "scripted", fixtures.chat);
     assert.equal((await postJson(server.baseUrl, "/api/create", { model: "scripted-local", from: "scripted", parameters: { engine: "llama-cpp" }, stream: false })).status, 200);
-    const ollama = new Ollama({ host: server.baseUrl });
     // Both names share one blob, so one instance: each request loads it with the engine its model names.
     for (const [model, engine, processes] of [["scripted", "llama-server", 1], ["scripted-local", "llama-cpp", 0]] as const) {
-      const response = await ollama.chat({ model, messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
-      assert.equal(response.message.content, SCRIPTED_REPLY, model);
+      assert.equal((await sayHi(server, model)).message.content, SCRIPTED_REPLY, model);
       const ps = (await (await fetch(`${server.baseUrl}/api/ps`)).json()) as { models: { name: string; engine: string }[] };
       assert.deepEqual(ps.models.map((m) => [m.name, m.engine]), [[`${model}:latest`, engine]]);
       assert.equal((await readdir(path.join(server.home, "run", "llama-server"))).length, processes, `llama-server processes running for ${model}`);
@@ -301,19 +308,16 @@ test("AI_SERVER_ENGINE=auto (the default) picks llama-server where its build run
 });
 
 test("a missing llama-server binary falls back to the in-process engine instead of failing to start", async () => {
-  const server = await startServer({ config: { engine: "llama-server", llamaServer: path.join(os.tmpdir(), "no-such-llama-server"), gpu: "off", contextLength: 1024 } });
+  const server = await startScripted(path.join(os.tmpdir(), "no-such-llama-server"));
   try {
     assert.equal(server.app.services.engine, "llama-cpp");
-    await createModel(server.baseUrl, "scripted", fixtures.chat);
-    const response = await new Ollama({ host: server.baseUrl }).chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
-    assert.equal(response.message.content, SCRIPTED_REPLY);
+    assert.equal((await sayHi(server, "scripted")).message.content, SCRIPTED_REPLY);
     // A model that asks for llama-server gets the reason it cannot run; the server goes on serving the others.
     assert.equal((await postJson(server.baseUrl, "/api/create", { model: "needs-ls", from: "scripted", parameters: { engine: "llama-server" }, stream: false })).status, 200);
     const refused = await postJson(server.baseUrl, "/api/chat", { model: "needs-ls", messages: [{ role: "user", content: "Hi" }], stream: false });
     assert.equal(refused.status, 400);
     assert.match(((await refused.json()) as { error: string }).error, /asks for the llama-server engine, which cannot run here: .*no-such-llama-server/);
-    const again = await new Ollama({ host: server.baseUrl }).chat({ model: "scripted", messages: [{ role: "user", content: "Hi" }], options: { temperature: 0 } });
-    assert.equal(again.message.content, SCRIPTED_REPLY);
+    assert.equal((await sayHi(server, "scripted")).message.content, SCRIPTED_REPLY);
   } finally {
     await server.close();
   }

@@ -5,14 +5,13 @@
  * models answer fixed texts, so the assertions are exact. Serial: one model runs at a time, on one thread.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AIMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { ChatOllama, OllamaEmbeddings } from "@langchain/ollama";
 import { Ollama, type Tool } from "ollama";
 import { ensureFixtures, JSON_REPLY, JSON_REPLY_SCHEMA, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL } from "../fixtures/models.js";
+import { buildLlamaServer } from "../helpers/llama-server-binary.js";
 import { createModel, postJson, readNdjson, startServer, type TestServer } from "../helpers/start-server.js";
 
 let server: TestServer;
@@ -295,8 +294,3 @@ test("a model created with a draft_model decodes speculatively: same answer, acc
 });
 }
 
-/** The llama-server binary, built by scripts/build-llama-server.mjs when it is not there yet (about 2 minutes once). */
-function buildLlamaServer(): string {
-  const script = path.join(import.meta.dirname, "..", "..", "scripts", "build-llama-server.mjs");
-  return execFileSync(process.execPath, [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").at(-1) ?? "";
-}
