@@ -107,22 +107,24 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
     notify({ level: "info", message: gpu === false ? "GPU: none usable; models run on the CPU" : `GPU: ${gpu} (${found.devices.join(", ") || "no device names"})` });
     for (const note of inProcess.gpuNotes) notify({ level: "warn", message: note });
   }
-  const openLlamaServer = async (): Promise<LlamaServerEngine> => {
+  const locateLlamaServer = async (): Promise<{ binary: string; version: string }> => {
     const binary = await findLlamaServer(config.llamaServer);
-    await checkLlamaServer(binary);
+    return { binary, version: await checkLlamaServer(binary) };
+  };
+  const llamaServerAt = async (binary: string): Promise<LlamaServerEngine> => {
     const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
     const reaped = await engine.reapOrphans();
     if (reaped.length > 0) notify({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
     return engine;
   };
+  const openLlamaServer = async (): Promise<LlamaServerEngine> => llamaServerAt((await locateLlamaServer()).binary);
   const inProcessByDefault = (notice: Notice): Engine => {
     notify(notice);
     return new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer]]));
   };
   if (config.engine === "llama-cpp") return inProcessByDefault({ level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" });
   try {
-    const binary = await findLlamaServer(config.llamaServer);
-    const version = await checkLlamaServer(binary);
+    const { binary, version } = await locateLlamaServer();
     const variant = await buildVariant(binary);
     if (config.engine === "auto" && gpu !== false && variant !== undefined && !variant.includes(gpu)) {
       const message =
@@ -130,7 +132,7 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
         `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
       return inProcessByDefault({ level: "info", message });
     }
-    const engine = await openLlamaServer();
+    const engine = await llamaServerAt(binary);
     notify({ level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` });
     return new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]]));
   } catch (error) {

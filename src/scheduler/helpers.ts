@@ -5,21 +5,19 @@ import { formatDuration } from "./deadline.js";
 
 /** Small helpers of the scheduler: shapes, load errors, waiting with a signal. */
 
-/** Whether an instance loaded as `a` can serve a request that needs `b` (same weights, context, slots, speculation, engine). */
-export function sameShape(a: LoadSpec, b: LoadSpec): boolean {
-  return (
-    a.contextSize === b.contextSize &&
-    a.slots === b.slots &&
-    a.modelPath === b.modelPath &&
-    JSON.stringify(a.speculative ?? null) === JSON.stringify(b.speculative ?? null) &&
-    a.engine === b.engine
-  );
+/** What makes one loaded instance differ from another: weights, context, slots, speculation, engine. */
+function shapeOf(spec: LoadSpec): string {
+  return JSON.stringify([spec.modelPath, spec.contextSize, spec.slots, spec.speculative ?? null, spec.engine ?? null]);
 }
 
-/** What a failed load is remembered by: the instance key and every part of the shape (see sameShape). */
+/** Whether an instance loaded as `a` can serve a request that needs `b`. */
+export function sameShape(a: LoadSpec, b: LoadSpec): boolean {
+  return shapeOf(a) === shapeOf(b);
+}
+
+/** What a failed load is remembered by: the instance key and the shape. */
 export function loadKeyOf(key: string, spec: LoadSpec): string {
-  const speculative = spec.speculative ? `/${JSON.stringify(spec.speculative)}` : "";
-  return `${key}/${spec.contextSize}x${spec.slots}${spec.engine ? `/${spec.engine}` : ""}${speculative}`;
+  return `${key}/${shapeOf(spec)}`;
 }
 
 /** Engine failures become ModelLoadError naming the model; catalog errors with a client status stay as they are. */

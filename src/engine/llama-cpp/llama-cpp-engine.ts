@@ -81,7 +81,10 @@ export class LlamaCppEngine implements Engine {
     const cards = nvidia.gpus.map((gpu) => gpu.name).join(", ");
     const remedy = "a build for this card: `npx --no node-llama-cpp source download --gpu cuda` (needs the CUDA toolkit), then restart";
     if (llama.gpu === "cuda") {
-      const verdict = prebuiltCudaVerdict(await getModuleVersion(), llama.buildType, nvidia, await prebuiltCudaLibraryDigest());
+      const version = await getModuleVersion();
+      const judged = prebuiltCudaVerdict(version, llama.buildType, nvidia);
+      // Only a library that would be refused is hashed (159 MB): one replaced by a build for the card is used as it is.
+      const verdict = judged.ok ? judged : prebuiltCudaVerdict(version, llama.buildType, nvidia, await prebuiltCudaLibraryDigest());
       if (verdict.ok) return llama;
       await llama.dispose();
       llama = await getLlama(this.llamaOptions(wanted === "cuda" ? false : { type: "auto", exclude: ["cuda"] }));

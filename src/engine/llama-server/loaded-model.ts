@@ -6,7 +6,7 @@ import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engin
 import { renderPromptTemplate } from "../prompt-template.js";
 import type { ServerClient } from "./client.js";
 import { runGeneration, type StreamPlan, type Timings } from "./generation.js";
-import { toFormatBody, toOaiMessages, toOaiTools, toSamplingBody } from "./request-body.js";
+import { toFormatBody, toOaiMessages, toOaiTools, toSamplingBody, type OaiMessage } from "./request-body.js";
 import type { ServerProcess } from "./server-process.js";
 
 /**
@@ -53,7 +53,7 @@ export class LlamaServerModel implements LoadedModel {
     const sampling = toSamplingBody(request.sampling, this.spec.contextSize);
     if (request.format.type !== "text" && tools.length === 0) {
       return this.generate(signal, async (abort) => {
-        const { prompt } = await this.client.post<{ prompt: string }>("/apply-template", { messages }, abort);
+        const prompt = await this.applyTemplate(messages, abort);
         return { route: "/completion", body: { prompt, ...sampling, ...toFormatBody(request.format) }, format: request.format };
       });
     }
@@ -76,7 +76,7 @@ export class LlamaServerModel implements LoadedModel {
       const text =
         request.template !== undefined
           ? renderPromptTemplate(request.template, { Prompt: request.prompt, ...(request.system !== undefined && { System: request.system }) })
-          : await this.applyTemplate(request, abort);
+          : await this.applyTemplate(promptMessages(request), abort);
       const context = request.context ?? [];
       const tokens = await this.tokenize(this.client, text, context.length === 0, abort);
       const prompt = [...context, ...tokens];
@@ -128,12 +128,8 @@ export class LlamaServerModel implements LoadedModel {
     });
   }
 
-  /** The prompt as one user turn (after the system prompt) in the model's chat template. */
-  private async applyTemplate(request: CompletionRequest, signal: AbortSignal): Promise<string> {
-    const messages = [
-      ...(request.system !== undefined && request.system !== "" ? [{ role: "system", content: request.system }] : []),
-      { role: "user", content: request.prompt },
-    ];
+  /** `messages` rendered by the model's chat template, ready for the assistant's turn. */
+  private async applyTemplate(messages: readonly OaiMessage[], signal: AbortSignal): Promise<string> {
     return (await this.client.post<{ prompt: string }>("/apply-template", { messages }, signal)).prompt;
   }
 
@@ -142,6 +138,11 @@ export class LlamaServerModel implements LoadedModel {
     const { tokens } = await client.post<{ tokens: number[] }>("/tokenize", { content: text, add_special: addSpecial, parse_special: true }, signal);
     return tokens;
   }
+}
+
+/** A completion's prompt as one user turn, after its system prompt. */
+function promptMessages(request: CompletionRequest): OaiMessage[] {
+  return [...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []), { role: "user", content: request.prompt }];
 }
 
 /** L2-normalises a vector, after keeping only its first `dimensions` values when asked. */

@@ -42,6 +42,8 @@ export class ServerProcess {
   private logTail = "";
   private exitInfo?: string;
   readonly exited: Promise<void>;
+  /** Resolves once the process has exited and its registry record is gone. */
+  private forgotten: Promise<void>;
   private stopping?: Promise<void>;
 
   private constructor(
@@ -68,6 +70,7 @@ export class ServerProcess {
         resolve();
       });
     });
+    this.forgotten = this.exited;
   }
 
   /** Starts the process and resolves once it answers /health; fails with ModelLoadError (or RequestCancelledError). */
@@ -82,7 +85,7 @@ export class ServerProcess {
     if (registry && child.pid !== undefined) {
       const pid = child.pid;
       await registry.add({ pid, binary: options.binary, socketPath: options.socketPath }).catch(() => undefined); // best effort
-      void server.exited.then(() => registry.remove(pid)).catch(() => undefined);
+      server.forgotten = server.exited.then(() => registry.remove(pid)).catch(() => undefined);
     }
     const deadline = Date.now() + options.timeoutMs;
     try {
@@ -121,17 +124,15 @@ export class ServerProcess {
     }
   }
 
-  /** SIGTERM, SIGKILL after a grace period, then the socket file is removed. Safe to call twice. */
+  /** SIGTERM, SIGKILL after a grace period, then the registry record and socket file are removed. Safe to call twice. */
   stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping ??= (async () => {
       if (this.alive) {
         this.child.kill("SIGTERM");
         const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
-        if ((await Promise.race([this.exited, timer])) === "timeout") {
-          this.child.kill("SIGKILL");
-          await this.exited;
-        }
+        if ((await Promise.race([this.exited, timer])) === "timeout") this.child.kill("SIGKILL");
       }
+      await this.forgotten;
       await rm(this.socketPath, { force: true });
     })();
     return this.stopping;
