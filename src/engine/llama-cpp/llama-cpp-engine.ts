@@ -21,6 +21,7 @@ import { disposeWithTimeout } from "./dispose.js";
 import { fromLlamaError } from "./errors.js";
 import { BatchObserver } from "./batch-observer.js";
 import { LlamaCppModel } from "./loaded-model.js";
+import { orderFirstSampleAfterDecode } from "./ordered-sampling.js";
 import { prebuiltCudaLibraryDigest, prebuiltCudaVerdict } from "../gpu/cuda-compat.js";
 import { queryNvidia, type NvidiaInfo } from "../gpu/nvidia.js";
 
@@ -167,6 +168,7 @@ export class LlamaCppEngine implements Engine {
         batching: { itemPrioritizationStrategy: batches.strategy },
         ...(signal && { createSignal: signal }),
       });
+      orderFirstSampleAfterDecode(context);
       return { model, context, batches };
     } catch (error) {
       await disposeWithTimeout(() => model.dispose(), "model");
