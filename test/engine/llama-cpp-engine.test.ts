@@ -12,7 +12,7 @@ import type { CompletionRequest } from "../../src/domain/chat.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { LoadedModel } from "../../src/engine/engine.js";
 import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
-import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
+import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, splitReply, TOOL_ANSWER, TOOL_CALL, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
 
 const engine = new LlamaCppEngine({ gpu: "off" });
@@ -37,7 +37,8 @@ test("chat yields the scripted reply, then one done event with usage", async () 
   assert.equal(events.filter((e) => e.type === "done").length, 1);
   if (done?.type !== "done") return;
   assert.equal(done.reason, "stop");
-  assert.ok(done.usage.completionTokens > 0 && done.usage.evalDurationNs > 0);
+  assert.ok(done.usage.evalDurationNs > 0);
+  assert.equal(done.usage.completionTokens, splitReply(SCRIPTED_REPLY).length + 1, "the reply's tokens and the end token, as Ollama counts");
 });
 
 test("maxTokens ends with reason length, and two slots generate at once", async () => {
@@ -164,7 +165,8 @@ test("the completion count is every token generated, also when generation stops 
       const done = events.at(-1);
       assert.ok(done?.type === "done", `${maxTokens}: ends with done`);
       assert.equal(done.reason, reason, `${maxTokens}: ${text}`);
-      assert.equal(done.usage.completionTokens, Math.min(maxTokens, 5), `${maxTokens}: completion tokens of ${JSON.stringify(text)}`);
+      // Ended by the model, the end token counts too (as in Ollama's eval_count).
+      assert.equal(done.usage.completionTokens, reason === "stop" ? 6 : maxTokens, `${maxTokens}: completion tokens of ${JSON.stringify(text)}`);
     }
   } finally {
     await model.unload();

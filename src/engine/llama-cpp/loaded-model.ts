@@ -284,15 +284,17 @@ export class LlamaCppModel implements LoadedModel {
         // The meter counts the prompt's last token (the one that yields the first logits) as output, and never
         // evaluates the last generated token, so at the token limit its output count is the number generated,
         // where onToken reports fewer when it held tokens back (an incomplete UTF-8 character). Ended by the model,
-        // the meter also counts the end token, which onToken (and this count) leaves out.
+        // the meter also counts the end token, which onToken leaves out; the count includes it, as Ollama's
+        // eval_count and llama-server's do.
         const input = sequence.tokenMeter.usedInputTokens - meterBefore.input;
         const output = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
-        const completionTokens = result.stopReason === "maxTokens" && generated.length > 0 ? Math.max(output, generated.length) : generated.length;
+        const shown = result.stopReason === "maxTokens" && generated.length > 0 ? Math.max(output, generated.length) : generated.length;
+        const completionTokens = shown + (result.stopReason === "eogToken" ? 1 : 0);
         stream.push({
           type: "done",
           reason,
           usage: {
-            promptTokens: Math.max(0, input + output - Math.max(0, completionTokens - 1)),
+            promptTokens: Math.max(0, input + output - Math.max(0, shown - 1)),
             completionTokens,
             promptDurationNs: Number(split - start),
             evalDurationNs: Number(end - split),
