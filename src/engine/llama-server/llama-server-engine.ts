@@ -132,10 +132,17 @@ export class LlamaServerEngine implements Engine {
     return [...this.common(spec), "--embeddings", "--pooling", "mean", "-c", n, "-b", n, "-ub", n, "-np", "1"];
   }
 
+  /**
+   * `--poll-batch 0`: the threads that compute batches of several tokens (parallel streams, prompts, draft checks)
+   * sleep between batches instead of spinning for a few milliseconds; the spinning took the cores from this
+   * server's relay of the tokens just made. One-token steps keep the spinning pool (its wake-up is faster).
+   * Measured through /api/generate on 2 cores, 2 threads, vs plain llama-server: 8 streams 0.93× → 1.01×
+   * (medians of 30 rounds), 4 streams 0.80× → 0.94× (16 rounds).
+   */
   private common(spec: LoadSpec): string[] {
     const threads = String(spec.threads);
     return [
-      "-m", spec.modelPath, "-t", threads, "-tb", threads, "--no-webui", "--log-colors", "off",
+      "-m", spec.modelPath, "-t", threads, "-tb", threads, "--poll-batch", "0", "--no-webui", "--log-colors", "off",
       ...(this.options.gpu === "off" ? ["-ngl", "0"] : []),
     ];
   }
