@@ -5,6 +5,7 @@ import type { Engine } from "./engine/engine.js";
 import { LlamaCppEngine } from "./engine/llama-cpp/llama-cpp-engine.js";
 import { buildVariant, checkLlamaServer, findLlamaServer } from "./engine/llama-server/binary.js";
 import { LlamaServerEngine } from "./engine/llama-server/llama-server-engine.js";
+import { ProcessRegistry } from "./engine/llama-server/process-registry.js";
 import { EngineRouter } from "./engine/engine-router.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
@@ -111,12 +112,12 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
     const binary = await findLlamaServer(config.llamaServer);
     return { binary, version: await checkLlamaServer(binary) };
   };
-  const llamaServerAt = async (binary: string): Promise<LlamaServerEngine> => {
-    const engine = new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir: path.join(config.home, "run", "llama-server") });
-    const reaped = await engine.reapOrphans();
-    if (reaped.length > 0) notify({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
-    return engine;
-  };
+  // Whatever the default engine: llama-server processes that an earlier server (killed) left running keep their
+  // memory until they are stopped, even when this one might never open the llama-server engine.
+  const stateDir = path.join(config.home, "run", "llama-server");
+  const reaped = await new ProcessRegistry(stateDir).reap();
+  if (reaped.length > 0) notify({ level: "warn", message: `stopped ${reaped.length} llama-server process(es) left running by an earlier server (pids ${reaped.join(", ")})` });
+  const llamaServerAt = (binary: string): LlamaServerEngine => new LlamaServerEngine({ binary, gpu: config.gpu, estimator: inProcess, stateDir });
   const openLlamaServer = async (): Promise<LlamaServerEngine> => llamaServerAt((await locateLlamaServer()).binary);
   const inProcessByDefault = (notice: Notice): Engine => {
     notify(notice);
@@ -132,7 +133,7 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
         `AI_SERVER_LLAMA_SERVER_VARIANT=${process.platform}-${process.arch}-${gpu} node scripts/build-llama-server.mjs --force builds one`;
       return inProcessByDefault({ level: "info", message });
     }
-    const engine = await llamaServerAt(binary);
+    const engine = llamaServerAt(binary);
     notify({ level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` });
     return new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]]));
   } catch (error) {

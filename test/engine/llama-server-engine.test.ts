@@ -12,6 +12,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Ollama, type ChatResponse } from "ollama";
 import type { CompletionRequest } from "../../src/domain/chat.js";
 import { ContextOverflowError, GenerationError, InvalidModelFileError, ModelLoadError, RequestCancelledError, StructuredOutputError } from "../../src/domain/errors.js";
@@ -208,6 +209,27 @@ test("processes left running by a server that was killed are reaped by the next 
     await orphan.unload();
     await first.close();
     await rm(stateDir, { recursive: true, force: true });
+  }
+});
+
+test("a server started with the in-process engine also stops the llama-servers a killed server left running", async () => {
+  const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-ls-home-"));
+  const first = new LlamaServerEngine({ binary, gpu: "off", stateDir: path.join(home, "run", "llama-server") });
+  const orphan = (await first.load(spec(fixtures.chat))) as LlamaServerModel;
+  try {
+    // As if `first`'s server had been SIGKILLed, and the user restarted with AI_SERVER_ENGINE=llama-cpp.
+    const server = await startServer({ config: { home, engine: "llama-cpp", llamaServer: binary, gpu: "off" } });
+    try {
+      assert.equal(server.app.services.engine, "llama-cpp");
+      await Promise.race([orphan.server.exited, sleep(5000)]);
+      assert.ok(!isAlive(orphan.server.pid), "the orphan is gone at start-up");
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await orphan.unload();
+    await first.close();
+    await rm(home, { recursive: true, force: true });
   }
 });
 
