@@ -21,6 +21,7 @@ import type { LoadSpec } from "../../src/engine/engine.js";
 import { ServerClient } from "../../src/engine/llama-server/client.js";
 import { runGeneration } from "../../src/engine/llama-server/generation.js";
 import { LlamaServerEngine } from "../../src/engine/llama-server/llama-server-engine.js";
+import { ProcessRegistry } from "../../src/engine/llama-server/process-registry.js";
 import { toOaiMessages, toOaiTools } from "../../src/engine/llama-server/request-body.js";
 import type { LlamaServerModel } from "../../src/engine/llama-server/loaded-model.js";
 import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, splitReply, type FixturePaths } from "../fixtures/models.js";
@@ -198,13 +199,12 @@ test("processes left running by a server that was killed are reaped by the next 
   // A record whose pid runs another program (this test process): it must survive.
   await writeFile(path.join(stateDir, `${process.pid}.json`), JSON.stringify({ pid: process.pid, binary, socketPath: path.join(stateDir, "x.sock") }));
   try {
-    const second = new LlamaServerEngine({ binary, gpu: "off", stateDir }); // as if `first`'s server had been SIGKILLed
-    assert.deepEqual(await second.reapOrphans(), [orphan.server.pid]);
+    // As if `first`'s server had been SIGKILLed: the next server's start-up reaps the records.
+    assert.deepEqual(await new ProcessRegistry(stateDir).reap(), [orphan.server.pid]);
     await orphan.server.exited;
     assert.ok(!isAlive(orphan.server.pid), "the orphan is gone");
     assert.ok(!existsSync(orphan.server.socketPath), "its socket is removed");
     assert.deepEqual(await readdir(stateDir), [], "the records are gone");
-    await second.close();
   } finally {
     await orphan.unload();
     await first.close();

@@ -28,7 +28,8 @@ export interface LlamaServerEngineOptions {
   runDir?: string;
   /**
    * Where running processes are recorded (e.g. AI_SERVER_HOME/run/llama-server): processes left running by an
-   * earlier server that was killed are reaped before the first load. Absent: nothing is recorded.
+   * earlier server that was killed are reaped by the next server's start-up (app.ts, whatever its default engine).
+   * Absent: nothing is recorded.
    */
   stateDir?: string;
   loadTimeoutMs?: number;
@@ -44,22 +45,14 @@ export class LlamaServerEngine implements Engine {
   private runDir?: Promise<string>;
   private count = 0;
   private readonly registry?: ProcessRegistry;
-  private reaped?: Promise<number[]>;
 
   constructor(private readonly options: LlamaServerEngineOptions) {
     if (options.stateDir !== undefined) this.registry = new ProcessRegistry(options.stateDir);
   }
 
-  /** Kills processes an earlier server recorded and left running (once; later calls return the same pids). */
-  reapOrphans(): Promise<number[]> {
-    this.reaped ??= this.registry?.reap() ?? Promise.resolve([]);
-    return this.reaped;
-  }
-
   async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
     await readGguf(spec.modelPath); // InvalidModelFileError before llama.cpp sees a hostile header
     if (spec.speculative?.type === "draft") await readGguf(spec.speculative.modelPath);
-    await this.reapOrphans();
     const id = ++this.count;
     const dir = await this.directory();
     const label = `model ${path.basename(spec.modelPath)}`;
