@@ -1,7 +1,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { writeRandomModel, type RandomModelOptions } from "../test/fixtures/models.js";
+import { generatorHash, writeRandomModel, type RandomModelOptions } from "../test/fixtures/models.js";
 
 /**
  * The benchmarked model, by BENCH_MODEL: `134m` (default; a TinyLlama-width 12-layer llama, Q8_0: sized for CPUs),
@@ -37,7 +37,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 /** Returns the model's path, generating it first if it is not cached yet (the writer renames a complete file into place). */
 export async function ensureModel(dir: string, s: ModelShape = modelShape()): Promise<{ path: string; generatedMs?: number }> {
   const kv = "nHeadKv" in s ? `kv${s.nHeadKv}` : "";
-  const file = path.join(dir, `random-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-h${s.nHead}${kv}-v${s.vocabSize}-${s.type}-s${s.seed}-c${s.contextLength}.gguf`);
+  const file = path.join(dir, `random-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-h${s.nHead}${kv}-v${s.vocabSize}-${s.type}-s${s.seed}-c${s.contextLength}-${await generatorHash()}.gguf`);
   if (await stat(file).then((st) => st.isFile(), () => false)) return { path: file };
   await mkdir(dir, { recursive: true });
   const start = performance.now();

@@ -85,10 +85,8 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
   } catch (error) {
     skipped = `llama-server did not start: ${error instanceof Error ? error.message : String(error)}`;
   }
-  // llama-server fails a request whose output is not valid UTF-8 ("does not match the expected Content-only
-  // format"), which a random model's byte tokens produce for some prompts: pick prompts whose greedy output is valid,
-  // on a separate llama-server process (so the measured one starts with empty caches).
-  const plan = binary.path && reference ? await screenPrompts(binary.path, modelPath, config.threads, ours.onGpu, slots, streams, reps, log) : planPrompts(streams, reps);
+  // The random model's output is always valid UTF-8 (test/fixtures/models.ts), which llama-server needs.
+  const plan = planPrompts(streams, reps);
   const targets: Target[] = reference ? [...engines, reference] : engines;
   const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(streams.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
   try {
@@ -197,70 +195,11 @@ interface PromptPlan {
 const CHAT_USER_1 = "Tell me a story about the weather in Paris";
 const CHAT_USER_2 = "Please reply briefly";
 
-/** Prompts by a fixed rule; `variant` shifts them (a prompt that failed screening gets the next variant). */
-function planPrompts(counts: readonly number[], reps: number, variant: (rep: number, stream: number) => number = () => 0): PromptPlan {
-  const streams = Array.from({ length: reps }, (_, rep) => new Map(counts.map((n) => [n, Array.from({ length: n }, (_, i) => prompt(rep + 1, n * 100 + i + 100_000 * variant(rep, n * 100 + i)))])));
-  const systems = Array.from({ length: reps }, (_, rep) => prompt(rep + 1, 999 + 100_000 * variant(rep, 999), SYSTEM_WORDS));
+/** Prompts by a fixed rule: every stream of every repetition, and every repetition's system prompt, differs. */
+function planPrompts(counts: readonly number[], reps: number): PromptPlan {
+  const streams = Array.from({ length: reps }, (_, rep) => new Map(counts.map((n) => [n, Array.from({ length: n }, (_, i) => prompt(rep + 1, n * 100 + i))])));
+  const systems = Array.from({ length: reps }, (_, rep) => prompt(rep + 1, 999, SYSTEM_WORDS));
   return { streams, systems };
-}
-
-/** Replaces prompts llama-server fails on (see schedulingBench) with other variants, checked on a throw-away llama-server. */
-async function screenPrompts(
-  binary: string,
-  modelPath: string,
-  threads: number,
-  gpu: boolean,
-  slots: number,
-  counts: readonly number[],
-  reps: number,
-  log: (m: string) => void,
-): Promise<PromptPlan> {
-  const variants = new Map<string, number>();
-  const variant = (rep: number, stream: number): number => variants.get(`${rep}/${stream}`) ?? 0;
-  const screen = await LlamaServerTarget.open(binary, modelPath, threads, gpu, slots);
-  try {
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const plan = planPrompts(counts, reps, variant);
-      const checks: Array<Promise<void>> = [];
-      for (let rep = 0; rep < reps; rep++) {
-        for (const n of counts) {
-          (plan.streams[rep]?.get(n) ?? []).forEach((text, i) => {
-            checks.push(
-              screen.generate(text, GENERATED).then(
-                () => undefined,
-                (error: unknown) => {
-                  log(`  screening: ${error instanceof Error ? error.message.slice(0, 120) : String(error)}`);
-                  variants.set(`${rep}/${n * 100 + i}`, variant(rep, n * 100 + i) + 1);
-                },
-              ),
-            );
-          });
-        }
-        const system = { role: "system" as const, content: plan.systems[rep] ?? "" };
-        const user = { role: "user" as const, content: CHAT_USER_1 };
-        checks.push(
-          screen
-            .chat([system, user], CHAT_REPLY_TOKENS)
-            .then((turn1) => screen.chat([system, user, { role: "assistant", content: turn1.reply }, { role: "user", content: CHAT_USER_2 }], CHAT_REPLY_TOKENS))
-            .then(
-              () => undefined,
-              (error: unknown) => {
-                log(`  screening chat: ${error instanceof Error ? error.message.slice(0, 120) : String(error)}`);
-                variants.set(`${rep}/999`, variant(rep, 999) + 1);
-              },
-            ),
-        );
-      }
-      const before = variants.size === 0 ? 0 : [...variants.values()].reduce((a, b) => a + b, 0);
-      await Promise.all(checks);
-      const after = [...variants.values()].reduce((a, b) => a + b, 0);
-      log(`screened prompts for llama-server (attempt ${attempt + 1}): ${after - before} replaced`);
-      if (after === before) return plan;
-    }
-    return planPrompts(counts, reps, variant);
-  } finally {
-    await screen.close();
-  }
 }
 
 /** `words` words from a fixed English list, starting at a word chosen by (rep, stream) so every prompt differs from its first token. */

@@ -153,10 +153,8 @@ test("model management through the client: list, show, ps, copy, delete, version
 });
 
 test("ollama.abort() stops a long generation at once and frees the model", async () => {
-  // The random model never emits an end token: without the abort it would generate 1000 tokens. The schema keeps its
-  // output valid text: llama-server ends a generation whose bytes are not valid UTF-8, as a random model's can be.
-  const format = { type: "string", pattern: "^[a-z]{500,}$" };
-  const stream = await ollama.generate({ model: "tiny", prompt: "Tell me a story", format, stream: true, options: { num_predict: 1000 } });
+  // The random model never emits an end token: without the abort it would generate 1000 tokens.
+  const stream = await ollama.generate({ model: "tiny", prompt: "Tell me a story", stream: true, options: { num_predict: 1000 } });
   let parts = 0;
   await assert.rejects(async () => {
     for await (const part of stream) {

@@ -155,9 +155,9 @@ test("continuous batching: 4 concurrent streams on a 4-slot model are decoded in
     );
     for (const lines of generations) {
       assert.equal(lines.at(-1)?.done_reason, "length");
-      // 24, or (4 in 60 runs) 25: node-llama-cpp generates one more token when the 24th starts a UTF-8 character
-      // (its meter and its token callbacks both say 25). Fewer is a counting bug (tokens it held back were missed).
-      assert.ok([24, 25].includes(Number(lines.at(-1)?.eval_count)), `eval_count ${lines.at(-1)?.eval_count}`);
+      // Exactly 24: the random model's tokens are whole ASCII characters (a model that stops inside a character is
+      // tested in test/engine/llama-cpp-engine.test.ts).
+      assert.equal(lines.at(-1)?.eval_count, 24);
     }
     const tiny = (await ps(server)).find((m) => m.name === "tiny:latest");
     assert.equal(tiny?.slots, 4);
