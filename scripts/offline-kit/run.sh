@@ -16,8 +16,11 @@ results=$(cd "$results" && pwd)
 started=$(date +%s)
 stamp() { echo "[$(($(date +%s) - started)) s] $*" >&2; }
 
-xz -d -c "$kit/node.xz" > "$kit/node" && chmod +x "$kit/node"
-xz -d -c "$kit/kit.tar.xz" | tar -xf -
+# Unpacked once: a second run (another BENCH_MODEL) in the same tree starts at once.
+if [ ! -x "$kit/node" ] || [ ! -d node_modules/node-llama-cpp ] || [ ! -d "$(cat "$kit/llama-server-dir")" ]; then
+  xz -d -c "$kit/node.xz" > "$kit/node" && chmod +x "$kit/node"
+  xz -d -c "$kit/kit.tar.xz" | tar -xf -
+fi
 export PATH="$kit:$PATH"
 ls_dir=$(pwd)/$(cat "$kit/llama-server-dir")
 stamp "unpacked: node $(node --version), llama-server in $ls_dir"
