@@ -55,7 +55,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     memory: { budget: { ram: config.memoryBudgetBytes, vram: config.vramBudgetBytes }, headroom: config.memoryHeadroomBytes },
     loadCooldownMs: config.loadCooldownMs,
     requestTimeoutMs: config.requestTimeoutMs,
-    isReferenced: (modelDigest) => store.list().some((record) => record.modelDigest === modelDigest),
+    isReferenced: (modelDigest) => store.references(modelDigest),
     latest: (name) => store.get(name),
   });
   // A model re-created with other weights, or deleted, leaves weights no name refers to: the scheduler unloads

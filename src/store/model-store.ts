@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type Database from "better-sqlite3";
 import { z } from "zod";
 import { ModelNotFoundError } from "../domain/errors.js";
 import type { ModelMetadata, ModelRecord } from "../domain/model.js";
@@ -33,11 +34,34 @@ export interface CreateModelInput {
 /**
  * Names → manifests, in SQLite (each change is one transaction, so it is atomic and durable), over a BlobStore.
  * A model is only recorded after its weights blob has been read and validated as GGUF.
+ *
+ * Reads come from the records parsed once and kept until the data changes (every request looks its model up, and
+ * the scheduler asks whether weights are still referenced at each acquire and release): this process's own
+ * writes drop them, and so does a commit by another connection (another process on the same home), which SQLite's
+ * `data_version` reveals.
  */
 export class ModelStore {
   private readonly listeners: Array<() => void> = [];
+  private readonly statements: {
+    all: Database.Statement<[], unknown>;
+    manifest: Database.Statement<[string], unknown>;
+    upsert: Database.Statement<[string, string, string, number]>;
+    remove: Database.Statement<[string]>;
+  };
+  private cache?: { version: number; byName: Map<string, ModelRecord>; list: ModelRecord[] };
 
-  constructor(private readonly db: Db, readonly blobs: BlobStore) {}
+  constructor(private readonly db: Db, readonly blobs: BlobStore) {
+    this.statements = {
+      all: db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC"),
+      manifest: db.prepare<[string]>("SELECT manifest FROM models WHERE name = ?").pluck(),
+      upsert: db.prepare<[string, string, string, number]>(
+        `INSERT INTO models (name, digest, manifest, modified_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET name = excluded.name, digest = excluded.digest,
+           manifest = excluded.manifest, modified_at = excluded.modified_at`,
+      ),
+      remove: db.prepare<[string]>("DELETE FROM models WHERE name = ?"),
+    };
+  }
 
   /** Calls `listener` after every change of names (create, copy, delete), whether it succeeded or not. */
   onChange(listener: () => void): void {
@@ -53,8 +77,7 @@ export class ModelStore {
   }
 
   get(name: string): ModelRecord | undefined {
-    const row = this.db.prepare("SELECT name, digest, manifest, modified_at FROM models WHERE name = ?").get(normalizeModelName(name));
-    return row === undefined ? undefined : toRecord(rowSchema.parse(row));
+    return this.records().byName.get(nameKey(normalizeModelName(name)));
   }
 
   /** Like get, but throws ModelNotFoundError. */
@@ -64,9 +87,23 @@ export class ModelStore {
     return record;
   }
 
-  list(): ModelRecord[] {
-    const rows = this.db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC").all();
-    return rows.map((row) => toRecord(rowSchema.parse(row)));
+  /** Every model, most recently modified first. */
+  list(): readonly ModelRecord[] {
+    return this.records().list;
+  }
+
+  /** Whether any name uses these weights. */
+  references(modelDigest: string): boolean {
+    return this.list().some((record) => record.modelDigest === modelDigest);
+  }
+
+  /** The parsed records, re-read when the database changed since they were read. */
+  private records(): { byName: Map<string, ModelRecord>; list: ModelRecord[] } {
+    const version = Number(this.db.pragma("data_version", { simple: true }));
+    if (this.cache?.version === version) return this.cache;
+    const list = this.statements.all.all().map((row) => deepFreeze(toRecord(rowSchema.parse(row))));
+    this.cache = { version, list, byName: new Map(list.map((record) => [nameKey(record.name), record])) };
+    return this.cache;
   }
 
   /**
@@ -103,7 +140,7 @@ export class ModelStore {
 
   private async copyNow(source: string, destination: string): Promise<void> {
     const from = this.require(source);
-    const manifest = this.db.prepare("SELECT manifest FROM models WHERE name = ?").pluck().get(from.name);
+    const manifest = this.statements.manifest.get(from.name);
     const name = normalizeModelName(destination);
     const replaced = this.get(name);
     this.put(name, manifestSchema.parse(JSON.parse(String(manifest))));
@@ -117,29 +154,39 @@ export class ModelStore {
 
   private async deleteNow(name: string): Promise<void> {
     const record = this.require(name);
-    this.db.prepare("DELETE FROM models WHERE name = ?").run(record.name);
+    this.statements.remove.run(record.name);
+    this.cache = undefined;
     await this.releaseBlob(record.modelDigest);
   }
 
   /** Deletes a blob once no model references it. (Blobs uploaded for a create that has not happened yet are kept.) */
   private async releaseBlob(digest: string): Promise<void> {
-    if (!this.list().some((m) => m.modelDigest === digest)) await this.blobs.remove(digest);
+    if (!this.references(digest)) await this.blobs.remove(digest);
   }
 
   private put(name: string, manifest: Manifest): void {
     const json = JSON.stringify(manifest);
     const digest = createHash("sha256").update(json).digest("hex");
-    this.db
-      .prepare(
-        `INSERT INTO models (name, digest, manifest, modified_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET name = excluded.name, digest = excluded.digest,
-           manifest = excluded.manifest, modified_at = excluded.modified_at`,
-      )
-      .run(name, digest, json, Date.now());
+    this.statements.upsert.run(name, digest, json, Date.now());
+    this.cache = undefined;
   }
 }
 
 const rowSchema = z.object({ name: z.string(), digest: z.string(), manifest: z.string(), modified_at: z.number() });
+
+/** Names are compared without case, as the table's NOCASE collation does (ASCII letters only, as names are). */
+function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+/** Records are shared by every reader of the cache: none may change one. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
 
 function toRecord(row: z.infer<typeof rowSchema>): ModelRecord {
   const manifest = manifestSchema.parse(JSON.parse(row.manifest));

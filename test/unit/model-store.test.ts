@@ -35,3 +35,31 @@ test("replacing a name by copy or create frees the old weights, and only when no
     await rm(home, { recursive: true, force: true });
   }
 });
+
+test("reads see every change: this store's own, and another connection's on the same home (another process)", async () => {
+  const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-store-"));
+  const first = await openModelStore(home);
+  const second = await openModelStore(home);
+  try {
+    const file = path.join(home, "a.gguf");
+    await writeFakeModel(file);
+    const digest = (await first.store.blobs.importFile(file)).digest;
+    await first.store.create({ name: "one", modelDigest: digest });
+    assert.equal(second.store.require("one").modelDigest, digest);
+    assert.equal(second.store.get("ONE:latest")?.name, first.store.require("one").name, "names are compared without case");
+
+    await second.store.create({ name: "two", modelDigest: digest, parameters: { temperature: 0.5 } });
+    assert.deepEqual(first.store.get("two")?.parameters, { temperature: 0.5 });
+    assert.deepEqual(first.store.list().map((m) => m.name), ["two:latest", "one:latest"]);
+    await second.store.delete("one");
+    assert.equal(first.store.get("one"), undefined);
+    assert.equal(first.store.references(digest), true);
+
+    const record = first.store.require("two");
+    assert.throws(() => ((record.parameters as Record<string, unknown>).temperature = 1), TypeError, "records are shared: frozen");
+  } finally {
+    first.close();
+    second.close();
+    await rm(home, { recursive: true, force: true });
+  }
+});
