@@ -43,6 +43,7 @@ export interface CreateModelInput {
 export class ModelStore {
   private readonly listeners: Array<() => void> = [];
   private readonly statements: {
+    version: Database.Statement<[], unknown>;
     all: Database.Statement<[], unknown>;
     manifest: Database.Statement<[string], unknown>;
     upsert: Database.Statement<[string, string, string, number]>;
@@ -52,6 +53,7 @@ export class ModelStore {
 
   constructor(private readonly db: Db, readonly blobs: BlobStore) {
     this.statements = {
+      version: db.prepare("PRAGMA data_version").pluck(),
       all: db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC"),
       manifest: db.prepare<[string]>("SELECT manifest FROM models WHERE name = ?").pluck(),
       upsert: db.prepare<[string, string, string, number]>(
@@ -99,7 +101,7 @@ export class ModelStore {
 
   /** The parsed records, re-read when the database changed since they were read. */
   private records(): { byName: Map<string, ModelRecord>; list: ModelRecord[] } {
-    const version = Number(this.db.pragma("data_version", { simple: true }));
+    const version = Number(this.statements.version.get());
     if (this.cache?.version === version) return this.cache;
     const list = this.statements.all.all().map((row) => deepFreeze(toRecord(rowSchema.parse(row))));
     this.cache = { version, list, byName: new Map(list.map((record) => [nameKey(record.name), record])) };
