@@ -39,6 +39,8 @@ interface Timing {
   first: number;
   end: number;
   tokens: number;
+  /** When each streamed token arrived. */
+  tokenTimes: number[];
 }
 
 interface ChatMessage {
@@ -57,8 +59,12 @@ interface Target {
 }
 
 interface Measured {
-  /** Median aggregate decode tok/s, by concurrent streams. */
+  /** Aggregate decode tok/s, by concurrent streams: every token over the whole window. */
   aggregate: Map<number, number[]>;
+  /** Decode tok/s while all streams were decoding (after the last one's first token, before the first one ended). */
+  steady: Map<number, number[]>;
+  /** ms from the first stream's first token to the last stream's first token. */
+  ramp: Map<number, number[]>;
   ttft1: number[];
   ttft2: number[];
 }
@@ -88,7 +94,8 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
   // The random model's output is always valid UTF-8 (test/fixtures/models.ts), which llama-server needs.
   const plan = planPrompts(streams, reps);
   const targets: Target[] = reference ? [...engines, reference] : engines;
-  const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: new Map(streams.map((n) => [n, []])), ttft1: [], ttft2: [] }]));
+  const byStreams = (): Map<number, number[]> => new Map(streams.map((n) => [n, []]));
+  const results = new Map<Target, Measured>(targets.map((t) => [t, { aggregate: byStreams(), steady: byStreams(), ramp: byStreams(), ttft1: [], ttft2: [] }]));
   try {
     for (const target of targets) await target.generate(prompt(0, 0), 2).catch(() => undefined); // warm-up
     for (let rep = 0; rep < reps; rep++) {
@@ -97,9 +104,15 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
         for (const target of rotate(targets, rep)) {
           const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED))).catch(skip(target, log));
           if (!timings) continue;
+          const measured = results.get(target);
           const tokens = timings.reduce((sum, t) => sum + t.tokens, 0);
           const window = Math.max(...timings.map((t) => t.end)) - Math.min(...timings.map((t) => t.first));
-          results.get(target)?.aggregate.get(n)?.push(tokens / (window / 1000));
+          measured?.aggregate.get(n)?.push(tokens / (window / 1000));
+          const allStarted = Math.max(...timings.map((t) => t.first));
+          const firstEnded = Math.min(...timings.map((t) => t.tokenTimes.at(-1) ?? t.end));
+          const during = timings.reduce((sum, t) => sum + t.tokenTimes.filter((at) => at > allStarted && at <= firstEnded).length, 0);
+          if (firstEnded > allStarted) measured?.steady.get(n)?.push(during / ((firstEnded - allStarted) / 1000));
+          measured?.ramp.get(n)?.push(allStarted - Math.min(...timings.map((t) => t.first)));
         }
       }
       for (const target of rotate(targets, rep)) {
@@ -155,12 +168,17 @@ function render(
     `| scenario | ${names.join(" | ")} | llama-server | ${names.map((n) => `${n} vs llama-server`).join(" | ")} |`,
     `|---|${ours.map(() => "--:|").join("")}--:|${ours.map(() => "--:|").join("")}`,
   ];
-  const row = (label: string, pick: (m: Measured | undefined) => number[] | undefined, digits: number, higherIsBetter: boolean): void => {
+  /** `higherIsBetter` undefined: no ratio (a spread of a few ms has none that means anything). */
+  const row = (label: string, pick: (m: Measured | undefined) => number[] | undefined, digits: number, higherIsBetter?: boolean): void => {
     const own = ours.map((t) => pick(results.get(t)));
-    const ratios = own.map((values) => (higherIsBetter ? ratio(median(values), median(pick(b))) : ratio(median(pick(b)), median(values))));
+    const ratios = own.map((values) =>
+      higherIsBetter === undefined ? "–" : higherIsBetter ? ratio(median(values), median(pick(b))) : ratio(median(pick(b)), median(values)),
+    );
     rows.push(`| ${label} | ${own.map((v) => cell(v, digits)).join(" | ")} | ${cell(pick(b), digits)} | ${ratios.join(" | ")} |`);
   };
   for (const n of info.streams) row(`aggregate decode tok/s, ${n} concurrent stream${n === 1 ? "" : "s"}`, (m) => m?.aggregate.get(n), 1, true);
+  for (const n of info.streams.filter((n) => n > 1)) row(`steady decode tok/s, all ${n} streams decoding`, (m) => m?.steady.get(n), 1, true);
+  for (const n of info.streams.filter((n) => n > 1)) row(`first tokens of ${n} streams: spread (ms)`, (m) => m?.ramp.get(n), 0);
   row("chat TTFT turn 1 (ms)", (m) => m?.ttft1, 1, false);
   row("chat TTFT turn 2 (ms)", (m) => m?.ttft2, 1, false);
   const reuse = (t: Target | undefined): string => {
@@ -175,7 +193,9 @@ function render(
     `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.slots} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
       `${info.reps} repetitions rotating which server goes first; median (min–max)`,
     `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
-      "different prompts; all tokens / (last stream's end − first stream's first token)",
+      "different prompts; all tokens / (last stream's end − first stream's first token). Steady: the tokens that arrived while all N streams " +
+      "were decoding / that time (the batched decode itself). Spread: how long after the first stream's first token the last stream's came " +
+      "(requests that reach llama.cpp apart have their prompts read in separate steps, while the first streams decode with fewer sequences)",
     `- chat TTFT: /api/chat vs /v1/chat/completions with a ${SYSTEM_WORDS}-word system prompt (new every repetition); turn 2 sends turn 1 + its ${CHAT_REPLY_TOKENS}-token reply + a short question. ` +
       "Ratios: decode ai-server/llama-server, TTFT llama-server/ai-server (so ≥ 1.0× means ai-server is as fast or faster; the goal)",
     `- in-process batching counters after the run (/api/ps): ${info.batches}`,
@@ -362,7 +382,7 @@ async function findLlamaServer(): Promise<{ path?: string; reason?: string }> {
 
 /**
  * POSTs `body` and reads the response line by line; `classify` says which line is a token (the first one's arrival
- * is the first-token time) and which is the last. Times on performance.now().
+ * is the first-token time) and which is the last. Times on performance.now(), with every token line's arrival.
  */
 function streamLines(
   agent: http.Agent,
@@ -370,10 +390,11 @@ function streamLines(
   route: string,
   body: unknown,
   classify: (line: string) => "token" | "end" | "other",
-): Promise<{ start: number; first: number; end: number }> {
+): Promise<{ start: number; first: number; end: number; tokenTimes: number[] }> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     let first: number | undefined;
+    const tokenTimes: number[] = [];
     const request = http.request({ host: "127.0.0.1", port, path: route, method: "POST", agent, headers: { "content-type": "application/json" } }, (response) => {
       let buffered = "";
       let finished = false;
@@ -387,10 +408,13 @@ function streamLines(
         } catch (error) {
           return reject(error);
         }
-        if (kind === "token") first ??= now;
+        if (kind === "token") {
+          first ??= now;
+          tokenTimes.push(now);
+        }
         if (kind === "end") {
           finished = true;
-          resolve({ start, first: first ?? now, end: now });
+          resolve({ start, first: first ?? now, end: now, tokenTimes });
         }
       };
       response.setEncoding("utf8");
