@@ -1,11 +1,10 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import { promisify } from "node:util";
 import type { Config } from "../src/config/schema.js";
 import { spread } from "./sample.js";
-import { serveApp, type ServedApp } from "./served-app.js";
+import { freePort, spawnApp, type SpawnedApp } from "./served-app.js";
 
 /**
  * The scheduling part of `npm run bench`: continuous batching (aggregate decode speed with 1, 4 and 8 concurrent
@@ -190,7 +189,7 @@ function render(
     "",
     "## Scheduling: continuous batching and prefix reuse, ai-server (each engine) vs llama.cpp's llama-server",
     "",
-    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.slots} slots of ${CONTEXT} tokens, temperature 0, streamed over HTTP to the same client code in this process; ` +
+    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.slots} slots of ${CONTEXT} tokens, temperature 0; each server in its own process, streaming over HTTP to the same client code in the bench process; ` +
       `${info.reps} repetitions rotating which server goes first; median (min–max)`,
     `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
       "different prompts; all tokens / (last stream's end − first stream's first token). Steady: the tokens that arrived while all N streams " +
@@ -236,31 +235,45 @@ function prompt(rep: number, stream: number, words = 24): string {
 
 // ------------------------------------------------------------------ ai-server
 
+/** ai-server in its own process, as deployed (and as llama-server runs beside it): the client's work is not its thread's. */
 class AiServerTarget implements Target {
   private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
 
   private constructor(
-    private readonly served: ServedApp,
+    private readonly served: SpawnedApp,
+    /** The engine the server really runs (after any fallback), from /api/ps. */
+    private readonly engine: string,
     readonly onGpu: boolean,
   ) {}
 
-  /** "ai-server (<engine>)", the engine the app really runs (after any fallback). */
+  /** "ai-server (<engine>)". */
   get name(): string {
-    return `ai-server (${this.served.app.services.engine})`;
+    return `ai-server (${this.engine})`;
   }
 
   static async open(config: Config, modelPath: string, slots: number): Promise<AiServerTarget> {
-    const served = await serveApp({ ...config, numParallel: slots, contextLength: CONTEXT, keepAliveMs: -1, maxLoadedModels: 1 }, async (store) => {
+    const settings: Record<string, string> = {
+      AI_SERVER_ENGINE: config.engine,
+      AI_SERVER_THREADS: String(config.threads),
+      AI_SERVER_GPU: config.gpu,
+      AI_SERVER_LOG_LEVEL: config.logLevel,
+      AI_SERVER_NUM_PARALLEL: String(slots),
+      AI_SERVER_CONTEXT_LENGTH: String(CONTEXT),
+      AI_SERVER_KEEP_ALIVE: "-1",
+      AI_SERVER_MAX_LOADED_MODELS: "1",
+      ...(config.llamaServer !== "" && { AI_SERVER_LLAMA_SERVER: config.llamaServer }),
+    };
+    const served = await spawnApp(settings, async (store) => {
       await store.create({ name: "bench", modelDigest: (await store.blobs.importFile(modelPath)).digest });
     });
-    const { scheduler, store } = served.app.services;
-    const lease = await scheduler.acquire(store.require("bench"), {}, new AbortController().signal).catch(async (error: unknown) => {
+    try {
+      await postJson(served.port, "/api/generate", { model: "bench", prompt: "", stream: false }); // loads it
+      const loaded = (await psModel(served.port)) ?? {};
+      return new AiServerTarget(served, String(loaded.engine ?? "?"), Number(loaded.size_vram ?? 0) > 0);
+    } catch (error) {
       await served.close();
       throw error;
-    });
-    const onGpu = lease.model.memory.vram > 0;
-    lease.release();
-    return new AiServerTarget(served, onGpu);
+    }
   }
 
   async generate(text: string, maxTokens: number): Promise<Timing> {
@@ -288,9 +301,8 @@ class AiServerTarget implements Target {
   }
 
   async batches(): Promise<string> {
-    const running = this.served.app.services.scheduler.running()[0];
-    const b = running?.stats.batching;
-    return b ? `${b.batches} decode steps, ${b.multiSequence} with several requests, up to ${b.maxSequences} in one` : "none";
+    const b = (await psModel(this.served.port))?.batches as { total?: number; multi_sequence?: number; max_sequences?: number } | undefined;
+    return b ? `${b.total} decode steps, ${b.multi_sequence} with several requests, up to ${b.max_sequences} in one` : "none";
   }
 
   async close(): Promise<void> {
@@ -438,6 +450,27 @@ function streamLines(
   });
 }
 
+/** POSTs JSON and resolves to the parsed answer (rejects on a status other than 200). */
+function postJson(port: number, route: string, body: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: "127.0.0.1", port, path: route, method: route === "/api/ps" ? "GET" : "POST", agent: false, headers: { "content-type": "application/json" } }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => void (text += chunk));
+      response.on("end", () => (response.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`${route}: HTTP ${response.statusCode}: ${text}`))));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(route === "/api/ps" ? undefined : JSON.stringify(body));
+  });
+}
+
+/** The loaded model's /api/ps entry. */
+async function psModel(port: number): Promise<Record<string, unknown> | undefined> {
+  const ps = (await postJson(port, "/api/ps", undefined)) as { models?: Record<string, unknown>[] };
+  return ps.models?.[0];
+}
+
 function getStatus(port: number, route: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = http.get({ host: "127.0.0.1", port, path: route }, (response) => {
@@ -445,16 +478,5 @@ function getStatus(port: number, route: string): Promise<number> {
       resolve(response.statusCode ?? 0);
     });
     request.on("error", reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
   });
 }

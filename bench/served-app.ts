@@ -1,10 +1,14 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { buildApp, type App } from "../src/app.js";
 import type { Config } from "../src/config/schema.js";
 import type { ModelStore } from "../src/store/model-store.js";
+import { openModelStore } from "../src/store/open-store.js";
 
 /** The real app listening on 127.0.0.1:`port`, in a throw-away home that `close` removes. */
 export interface ServedApp {
@@ -29,4 +33,82 @@ export async function serveApp(config: Config, fill: (store: ModelStore) => Prom
     await close();
     throw error;
   }
+}
+
+/** ai-server in a process of its own, as deployed, listening on 127.0.0.1:`port`, in a throw-away home. */
+export interface SpawnedApp {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Fills a fresh home's store with `fill`, then starts the server from this checkout's source on it (`src/cli/main.ts
+ * serve`) with `settings` (AI_SERVER_* variables) over this process's environment, and waits until /health answers.
+ */
+export async function spawnApp(settings: Record<string, string>, fill: (store: ModelStore) => Promise<void>): Promise<SpawnedApp> {
+  const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-"));
+  const removeHome = (): Promise<void> => rm(home, { recursive: true, force: true });
+  const opened = await openModelStore(home);
+  try {
+    await fill(opened.store);
+  } catch (error) {
+    await removeHome();
+    throw error;
+  } finally {
+    opened.close();
+  }
+  const port = await freePort();
+  const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", main, "serve"], {
+    env: { ...process.env, ...settings, AI_SERVER_HOME: home, AI_SERVER_HOST: `127.0.0.1:${port}` },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const close = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM"); // it unloads its models (and stops their llama-server processes) before it exits
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await removeHome();
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await close();
+      throw new Error(`ai-server exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
+    }
+    if ((await healthStatus(port)) === 200) return { port, close };
+    if (Date.now() > deadline) {
+      await close();
+      throw new Error("ai-server did not answer /health within 60 s");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** GET /health's status, 0 when nothing answers. */
+function healthStatus(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const request = http.get({ host: "127.0.0.1", port, path: "/health", agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("error", () => resolve(0));
+  });
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
