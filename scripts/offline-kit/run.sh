@@ -4,9 +4,9 @@
 #
 #   scripts/offline-kit/run.sh KIT_DIR [RESULTS_DIR]
 #
-# Prints, and writes to RESULTS_DIR: the GPU (nvidia-smi), `npm run bench` on the 1B-shape model with 1, 8 and 32
-# streams (BENCH_MODEL, BENCH_STREAMS and BENCH_* settings in the environment override), and llama.cpp's native
-# batched loop (llama-batched-bench) on the same GGUF as the reference. The CUDA runtime libraries (libcudart,
+# Prints, and writes to RESULTS_DIR as each part ends: the GPU (nvidia-smi), llama.cpp's native batched loop
+# (llama-batched-bench) on the generated 1B-shape GGUF as the reference, then `npm run bench` on the same model with
+# 1, 8 and 32 streams (BENCH_MODEL, BENCH_STREAMS and BENCH_* settings in the environment override). The CUDA runtime libraries (libcudart,
 # libcublas 13) come from the system or, when the loader does not know them, from a Python nvidia-* wheel tree.
 set -uo pipefail
 kit=$(cd "${1:?usage: run.sh KIT_DIR [RESULTS_DIR]}" && pwd)
@@ -41,12 +41,12 @@ export BENCH_MODEL=${BENCH_MODEL:-1b} BENCH_STREAMS=${BENCH_STREAMS:-1,8,32} BEN
 export BENCH_REPS=${BENCH_REPS:-5} BENCH_SCHEDULING_REPS=${BENCH_SCHEDULING_REPS:-3}
 export AI_SERVER_BENCH_DIR=${AI_SERVER_BENCH_DIR:-/tmp/ai-server-bench}
 export AI_SERVER_LLAMA_SERVER=$ls_dir/llama-server BENCH_LLAMA_SERVER=$ls_dir/llama-server
-stamp "bench: BENCH_MODEL=$BENCH_MODEL BENCH_STREAMS=$BENCH_STREAMS"
-node --import tsx bench/run.ts 2> >(tee "$results/bench.log" >&2) | tee "$results/bench.md"
-stamp "bench done"
-
-model=$(ls -t "$AI_SERVER_BENCH_DIR"/random-*.gguf | head -1)
+# The native reference first (a minute at most): a lease cut short still brings back the numbers to compare with.
+model=$(node --import tsx bench/generate-model.ts | tail -1)
 stamp "native reference: llama-batched-bench on $model"
 "$ls_dir/llama-batched-bench" -m "$model" -ngl 999 -c 32768 -b 2048 -ub 512 -npp 512 -ntg 128 -npl "$BENCH_STREAMS" 2>&1 |
   tee "$results/batched-bench.log" | grep -E '^\|' | tee "$results/batched-bench.md"
+
+stamp "bench: BENCH_MODEL=$BENCH_MODEL BENCH_STREAMS=$BENCH_STREAMS"
+node --import tsx bench/run.ts 2> >(tee "$results/bench.log" >&2) | tee "$results/bench.md"
 stamp "done"
