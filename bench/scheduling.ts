@@ -4,7 +4,7 @@ import os from "node:os";
 import { promisify } from "node:util";
 import type { Config } from "../src/config/schema.js";
 import { spread } from "./sample.js";
-import { freePort, spawnApp, type SpawnedApp } from "./served-app.js";
+import { freePort, healthStatus, spawnApp, type SpawnedApp } from "./served-app.js";
 
 /**
  * The scheduling part of `npm run bench`: continuous batching (aggregate decode speed with 1, 4 and 8 concurrent
@@ -267,7 +267,7 @@ class AiServerTarget implements Target {
       await store.create({ name: "bench", modelDigest: (await store.blobs.importFile(modelPath)).digest });
     });
     try {
-      await postJson(served.port, "/api/generate", { model: "bench", prompt: "", stream: false }); // loads it
+      await requestJson(served.port, "/api/generate", { model: "bench", prompt: "", stream: false }); // loads it
       const loaded = (await psModel(served.port)) ?? {};
       return new AiServerTarget(served, String(loaded.engine ?? "?"), Number(loaded.size_vram ?? 0) > 0);
     } catch (error) {
@@ -333,7 +333,7 @@ class LlamaServerTarget implements Target {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
-      const status = await getStatus(port, "/health").catch(() => 0);
+      const status = await healthStatus(port);
       if (status === 200) return target;
       if (Date.now() > deadline) {
         child.kill("SIGTERM");
@@ -450,10 +450,11 @@ function streamLines(
   });
 }
 
-/** POSTs JSON and resolves to the parsed answer (rejects on a status other than 200). */
-function postJson(port: number, route: string, body: unknown): Promise<unknown> {
+/** GETs, or POSTs `body` as JSON, and resolves to the parsed answer (rejects on a status other than 200). */
+function requestJson(port: number, route: string, body?: unknown): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: "127.0.0.1", port, path: route, method: route === "/api/ps" ? "GET" : "POST", agent: false, headers: { "content-type": "application/json" } }, (response) => {
+    const method = body === undefined ? "GET" : "POST";
+    const request = http.request({ host: "127.0.0.1", port, path: route, method, agent: false, headers: { "content-type": "application/json" } }, (response) => {
       let text = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => void (text += chunk));
@@ -461,22 +462,12 @@ function postJson(port: number, route: string, body: unknown): Promise<unknown> 
       response.on("error", reject);
     });
     request.on("error", reject);
-    request.end(route === "/api/ps" ? undefined : JSON.stringify(body));
+    request.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
 /** The loaded model's /api/ps entry. */
 async function psModel(port: number): Promise<Record<string, unknown> | undefined> {
-  const ps = (await postJson(port, "/api/ps", undefined)) as { models?: Record<string, unknown>[] };
+  const ps = (await requestJson(port, "/api/ps")) as { models?: Record<string, unknown>[] };
   return ps.models?.[0];
-}
-
-function getStatus(port: number, route: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: "127.0.0.1", port, path: route }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    request.on("error", reject);
-  });
 }

@@ -90,8 +90,8 @@ export async function spawnApp(settings: Record<string, string>, fill: (store: M
   }
 }
 
-/** GET /health's status, 0 when nothing answers. */
-function healthStatus(port: number): Promise<number> {
+/** GET /health's status on 127.0.0.1:`port`, 0 when nothing answers. */
+export function healthStatus(port: number): Promise<number> {
   return new Promise((resolve) => {
     const request = http.get({ host: "127.0.0.1", port, path: "/health", agent: false }, (response) => {
       response.resume();
