@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import http from "node:http";
 import os from "node:os";
 import { promisify } from "node:util";
 import type { Config } from "../src/config/schema.js";
 import { spread } from "./sample.js";
-import { freePort, healthStatus, spawnApp, type SpawnedApp } from "./served-app.js";
+import { freePort, spawnApp, startServer, type ServerChild, type SpawnedApp } from "./served-app.js";
 
 /**
  * The scheduling part of `npm run bench`: continuous batching (aggregate decode speed with 1, 4 and 8 concurrent
@@ -318,7 +318,7 @@ class LlamaServerTarget implements Target {
   private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 }); // cpp-httplib closes idle kept-alive sockets: a fresh one each time, on both sides
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly server: ServerChild,
     private readonly port: number,
   ) {}
 
@@ -326,21 +326,7 @@ class LlamaServerTarget implements Target {
     const port = await freePort();
     const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-tb", String(threads)];
     args.push("-np", String(slots), "-c", String(slots * CONTEXT), "-ngl", gpu ? "999" : "0", "--no-webui");
-    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
-    const target = new LlamaServerTarget(child, port);
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
-      const status = await healthStatus(port);
-      if (status === 200) return target;
-      if (Date.now() > deadline) {
-        child.kill("SIGTERM");
-        throw new Error("not healthy after 120 s");
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    return new LlamaServerTarget(await startServer(binary, args, port, { startMs: 120_000, stopMs: 5_000 }), port);
   }
 
   async generate(text: string, maxTokens: number): Promise<Timing> {
@@ -371,11 +357,7 @@ class LlamaServerTarget implements Target {
 
   async close(): Promise<void> {
     this.agent.destroy();
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once("exit", resolve));
-    this.child.kill("SIGTERM");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    await this.server.stop();
   }
 }
 

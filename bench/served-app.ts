@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
@@ -48,43 +48,68 @@ export interface SpawnedApp {
 export async function spawnApp(settings: Record<string, string>, fill: (store: ModelStore) => Promise<void>): Promise<SpawnedApp> {
   const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-bench-"));
   const removeHome = (): Promise<void> => rm(home, { recursive: true, force: true });
-  const opened = await openModelStore(home);
   try {
-    await fill(opened.store);
+    const opened = await openModelStore(home);
+    try {
+      await fill(opened.store);
+    } finally {
+      opened.close();
+    }
+    const port = await freePort();
+    const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+    const env = { ...process.env, ...settings, AI_SERVER_HOME: home, AI_SERVER_HOST: `127.0.0.1:${port}` };
+    // On SIGTERM it unloads its models (and stops their llama-server processes) before it exits.
+    const server = await startServer(process.execPath, ["--import", "tsx", main, "serve"], port, { env, startMs: 60_000, stopMs: 15_000 });
+    return {
+      port,
+      async close() {
+        await server.stop();
+        await removeHome();
+      },
+    };
   } catch (error) {
     await removeHome();
     throw error;
-  } finally {
-    opened.close();
   }
-  const port = await freePort();
-  const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", main, "serve"], {
-    env: { ...process.env, ...settings, AI_SERVER_HOME: home, AI_SERVER_HOST: `127.0.0.1:${port}` },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+}
+
+/** A server process started by `startServer`. */
+export interface ServerChild {
+  readonly child: ChildProcess;
+  /** SIGTERM, then SIGKILL if it has not exited within the grace time; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command` and waits until it answers GET /health with 200 on 127.0.0.1:`port`; if it exits first or does
+ * not answer within `startMs`, it is stopped and the promise rejects with the last lines of its standard error.
+ */
+export async function startServer(
+  command: string,
+  args: string[],
+  port: number,
+  options: { env?: NodeJS.ProcessEnv; startMs: number; stopMs: number },
+): Promise<ServerChild> {
+  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], ...(options.env && { env: options.env }) });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const close = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM"); // it unloads its models (and stops their llama-server processes) before it exits
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await removeHome();
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const stop = async (): Promise<void> => {
+    if (!running()) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.stopMs);
+    await exited;
+    clearTimeout(timer);
   };
-  const deadline = Date.now() + 60_000;
+  const lastLines = (): string => stderr.trim().split("\n").slice(-3).join(" / ");
+  const deadline = Date.now() + options.startMs;
   for (;;) {
-    if (child.exitCode !== null) {
-      await close();
-      throw new Error(`ai-server exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
-    }
-    if ((await healthStatus(port)) === 200) return { port, close };
+    if (!running()) throw new Error(`${path.basename(command)} exited with ${child.exitCode ?? child.signalCode}: ${lastLines()}`);
+    if ((await healthStatus(port)) === 200) return { child, stop };
     if (Date.now() > deadline) {
-      await close();
-      throw new Error("ai-server did not answer /health within 60 s");
+      await stop();
+      throw new Error(`${path.basename(command)} did not answer /health within ${options.startMs / 1000} s: ${lastLines()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

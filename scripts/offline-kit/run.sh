@@ -6,8 +6,9 @@
 #
 # Prints, and writes to RESULTS_DIR as each part ends: the GPU (nvidia-smi), llama.cpp's native batched loop
 # (llama-batched-bench) on the generated 1B-shape GGUF as the reference, then `npm run bench` on the same model with
-# 1, 8 and 32 streams (BENCH_MODEL, BENCH_STREAMS and BENCH_* settings in the environment override). The CUDA runtime libraries (libcudart,
-# libcublas 13) come from the system or, when the loader does not know them, from a Python nvidia-* wheel tree.
+# 1, 8 and 32 streams (BENCH_MODEL, BENCH_STREAMS and BENCH_* settings in the environment override). The CUDA
+# runtime libraries (libcudart, libcublas 13) come from the system or, when the loader does not know them, from a
+# Python nvidia-* wheel tree.
 set -uo pipefail
 kit=$(cd "${1:?usage: run.sh KIT_DIR [RESULTS_DIR]}" && pwd)
 results=${2:-$kit/results}
