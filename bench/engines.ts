@@ -14,8 +14,8 @@ export interface EnginesBenchOptions {
   modelPath: string;
   work: Workload;
   warmup: string;
-  /** More than `reps`: llama-server fails a request whose output is not valid UTF-8 (a random model's byte tokens do
-   * that for some prompts), and such a prompt is skipped on both sides. */
+  /** More than `reps`: a prompt that fails on llama-server (none should: the random model's output is valid UTF-8,
+   * and this project's llama-server build answers U+FFFD for bytes that are not) is skipped on both sides. */
   prompts: string[];
   reps: number;
   log: (message: string) => void;

@@ -90,7 +90,7 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
   } catch (error) {
     skipped = `llama-server did not start: ${error instanceof Error ? error.message : String(error)}`;
   }
-  // The random model's output is always valid UTF-8 (test/fixtures/models.ts), which llama-server needs.
+  // The random model's output is always valid UTF-8 (test/fixtures/models.ts): every server streams the same text.
   const plan = planPrompts(streams, reps);
   const targets: Target[] = reference ? [...engines, reference] : engines;
   const byStreams = (): Map<number, number[]> => new Map(streams.map((n) => [n, []]));

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds llama.cpp's `llama-server` from the exact llama.cpp source that node-llama-cpp ships
-// (node_modules/node-llama-cpp/llama/gitRelease.bundle), for use as a benchmark reference and as an
-// out-of-process engine. Plain Node ESM, Node builtins only; needs git, g++ (and cmake for --method=cmake).
+// (node_modules/node-llama-cpp/llama/gitRelease.bundle) with node-llama-cpp's patches and this project's
+// (scripts/llama-server-patches: fixes to tools/server only; a build made without the current ones is rebuilt),
+// for use as a benchmark reference and as an out-of-process engine. Plain Node ESM, Node builtins only; needs git,
+// g++ (and cmake for --method=cmake).
 //
 // Usage: node scripts/build-llama-server.mjs [--method=auto|prebuilt|cmake] [--with-bench] [--force] [--no-build]
 //                                             [--jobs=N] [--keep-work] [--optional]
@@ -223,6 +225,19 @@ function locateNodeLlamaCpp(repoRoot) {
   return { nlcDir, nlcVersion, bundle, tag: info.tag, repo: info.llamaCppGithubRepo, commit, patches };
 }
 
+/**
+ * This project's own fixes to llama-server (scripts/llama-server-patches/*.diff, applied in name order after
+ * node-llama-cpp's; they touch tools/server only, never the decode path) and one sha256 over them, which a finished
+ * build must match.
+ */
+function locateProjectPatches(repoRoot) {
+  const dir = path.join(repoRoot, 'scripts', 'llama-server-patches');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(diff|patch)$/.test(f)).sort().map((f) => path.join(dir, f)) : [];
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(`${path.basename(file)}\n`).update(fs.readFileSync(file));
+  return { files, sha256: hash.digest('hex') };
+}
+
 function locatePrebuilt(nlc, variant) {
   const pkgDir = findPackageDir(nlc.nlcDir, `@node-llama-cpp/${variant}`);
   if (!pkgDir) return { error: `@node-llama-cpp/${variant} is not installed` };
@@ -305,9 +320,10 @@ function cmakeTargets(file) {
 // Source checkout
 // ---------------------------------------------------------------------------------------------
 
-function prepareSource(nlc, srcDir) {
+function prepareSource(nlc, ownPatches, srcDir) {
   const stamp = path.join(srcDir, '.ai-server-source-ready');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === nlc.commit) {
+  const stampText = `${nlc.commit} ${ownPatches.sha256}`;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === stampText) {
     log(`reusing source checkout ${srcDir}`);
     return;
   }
@@ -328,7 +344,14 @@ function prepareSource(nlc, srcDir) {
       log(reverse.status === 0 ? `patch ${path.basename(patch)} already in the source` : `warning: patch ${path.basename(patch)} does not apply, building without it`);
     }
   }
-  fs.writeFileSync(stamp, `${nlc.commit}\n`);
+  // ours are written for this exact source (node-llama-cpp is pinned): one that does not apply is an error
+  for (const patch of ownPatches.files) {
+    const check = spawnSync('git', ['-C', srcDir, 'apply', '--check', patch], { encoding: 'utf8' });
+    if (check.status !== 0) fail(`${path.relative(process.cwd(), patch)} does not apply to llama.cpp ${nlc.tag}: ${check.stderr.trim()}`);
+    run('git', ['-C', srcDir, 'apply', patch], { quiet: true });
+    log(`applied ${path.basename(patch)}`);
+  }
+  fs.writeFileSync(stamp, `${stampText}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,6 +600,7 @@ function finishedBuild(dir, want) {
   try {
     const info = readJson(path.join(dir, BUILD_INFO));
     if (info.schema !== BUILD_INFO_SCHEMA || info.commit !== want.commit || info.nodeLlamaCppVersion !== want.nlcVersion) return undefined;
+    if (info.projectPatchesSha256 !== want.projectPatchesSha256) return undefined;
     if (want.method !== 'auto' && info.method !== want.method) return undefined;
     if (info.method === 'prebuilt' && info.variant !== want.variant) return undefined;
     if (want.withBench && !['llama-bench', 'llama-batched-bench'].every((b) => info.extraBinaries?.includes(b))) return undefined;
@@ -620,10 +644,11 @@ async function main() {
   const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   if (!which('git')) fail('git not found');
   const nlc = locateNodeLlamaCpp(repoRoot);
+  const ownPatches = locateProjectPatches(repoRoot);
   const defaultVariant = `${process.platform}-${process.arch}`;
   const suffix = `${opts.variant !== defaultVariant ? `-${opts.variant.replace(`${defaultVariant}-`, '')}` : ''}${opts.method === 'cmake' ? '-cmake' : ''}`;
   const outDir = path.resolve(process.env.AI_SERVER_LLAMA_SERVER_DIR || path.join(repoRoot, '.cache', 'llama-server', `${nlc.tag}${suffix}`));
-  const want = { commit: nlc.commit, nlcVersion: nlc.nlcVersion, method: opts.method, variant: opts.variant, withBench: opts.withBench };
+  const want = { commit: nlc.commit, nlcVersion: nlc.nlcVersion, projectPatchesSha256: ownPatches.sha256, method: opts.method, variant: opts.variant, withBench: opts.withBench };
 
   const existing = !opts.force && finishedBuild(outDir, want);
   if (existing) {
@@ -669,7 +694,7 @@ async function main() {
     const started = Date.now();
     const workDir = `${outDir}.work`;
     const srcDir = path.join(workDir, 'src');
-    prepareSource(nlc, srcDir);
+    prepareSource(nlc, ownPatches, srcDir);
 
     // Leftovers of interrupted runs (we hold the lock, so no other build is writing them)
     const base = path.basename(outDir);
@@ -702,6 +727,8 @@ async function main() {
         repo: nlc.repo,
         commit: nlc.commit,
         patches: nlc.patches.map((p) => path.basename(p)),
+        projectPatches: ownPatches.files.map((p) => path.basename(p)),
+        projectPatchesSha256: ownPatches.sha256,
         nodeLlamaCppVersion: nlc.nlcVersion,
         version,
         builtAt: new Date().toISOString(),

@@ -12,7 +12,7 @@ import type { CompletionRequest } from "../../src/domain/chat.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { LoadedModel } from "../../src/engine/engine.js";
 import { LlamaCppEngine } from "../../src/engine/llama-cpp/llama-cpp-engine.js";
-import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, splitReply, TOOL_ANSWER, TOOL_CALL, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
+import { ensureFixtures, INVALID_UTF8_MODEL, INVALID_UTF8_TEXT, JSON_REPLY, SCRIPTED_REPLY, splitReply, TOOL_ANSWER, TOOL_CALL, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
 
 const engine = new LlamaCppEngine({ gpu: "off" });
@@ -168,6 +168,20 @@ test("the completion count is every token generated, also when generation stops 
       // Ended by the model, the end token counts too (as in Ollama's eval_count).
       assert.equal(done.usage.completionTokens, reason === "stop" ? 6 : maxTokens, `${maxTokens}: completion tokens of ${JSON.stringify(text)}`);
     }
+  } finally {
+    await model.unload();
+    await rm(file, { force: true });
+  }
+});
+
+test("output bytes that are not UTF-8 arrive as U+FFFD, as from the llama-server engine", async () => {
+  const file = path.join(os.tmpdir(), `ai-server-utf8-bad-${process.pid}.gguf`);
+  await writeScriptedModel(file, INVALID_UTF8_MODEL);
+  const model = await engine.load({ modelPath: file, contextSize: 256, slots: 1, threads: 1 });
+  try {
+    const { text, events } = await collect(model.chat(chatRequest(), new AbortController().signal));
+    assert.equal(text, INVALID_UTF8_TEXT);
+    assert.ok(events.at(-1)?.type === "done");
   } finally {
     await model.unload();
     await rm(file, { force: true });

@@ -24,7 +24,7 @@ import { LlamaServerEngine } from "../../src/engine/llama-server/llama-server-en
 import { ProcessRegistry } from "../../src/engine/llama-server/process-registry.js";
 import { toOaiMessages, toOaiTools } from "../../src/engine/llama-server/request-body.js";
 import type { LlamaServerModel } from "../../src/engine/llama-server/loaded-model.js";
-import { ensureFixtures, JSON_REPLY, SCRIPTED_REPLY, splitReply, type FixturePaths } from "../fixtures/models.js";
+import { ensureFixtures, INVALID_UTF8_MODEL, INVALID_UTF8_TEXT, JSON_REPLY, SCRIPTED_REPLY, splitReply, writeScriptedModel, type FixturePaths } from "../fixtures/models.js";
 import { buildLlamaServer } from "../helpers/llama-server-binary.js";
 import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
 import { chatRequest, collect } from "../helpers/engine-events.js";
@@ -100,6 +100,29 @@ test("a templated completion returns its context tokens and accepts them back; a
   const raw = await collect(chat.complete(completion({ raw: true }), never));
   const rawDone = raw.events.at(-1);
   assert.ok(rawDone?.type === "done" && rawDone.context === undefined);
+});
+
+test("output bytes that are not UTF-8 arrive as U+FFFD instead of failing the request (chat, templated and raw)", async () => {
+  // llama.cpp's chat parser, which llama-server runs on every answer, fails on them ("does not match the expected
+  // Content-only format"); scripts/llama-server-patches/replace-invalid-utf8.diff replaces them as they are generated.
+  const file = path.join(os.tmpdir(), `ai-server-ls-utf8-${process.pid}.gguf`);
+  await writeScriptedModel(file, INVALID_UTF8_MODEL);
+  const model = await engine.load(spec(file, { contextSize: 256 }));
+  try {
+    const answers = [
+      await collect(model.chat(chatRequest(), never)),
+      await collect(model.complete(completion(), never)),
+      await collect(model.complete(completion({ raw: true }), never)),
+    ];
+    for (const { text, events } of answers) {
+      assert.equal(text, INVALID_UTF8_TEXT);
+      const done = events.at(-1);
+      assert.ok(done?.type === "done" && done.reason === "stop");
+    }
+  } finally {
+    await model.unload();
+    await rm(file, { force: true });
+  }
 });
 
 test("input longer than the context is a context overflow", async () => {
