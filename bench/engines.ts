@@ -14,15 +14,13 @@ export interface EnginesBenchOptions {
   modelPath: string;
   work: Workload;
   warmup: string;
-  /** More than `reps`: a prompt that fails on llama-server (none should: the random model's output is valid UTF-8,
-   * and this project's llama-server build answers U+FFFD for bytes that are not) is skipped on both sides. */
+  /** One per repetition. */
   prompts: string[];
-  reps: number;
   log: (message: string) => void;
 }
 
 export async function enginesBench(options: EnginesBenchOptions): Promise<string> {
-  const { config, modelPath, work, reps, log } = options;
+  const { config, modelPath, work, log } = options;
   const title = "## Engines: /api/generate, in-process (node-llama-cpp) vs AI_SERVER_ENGINE=llama-server";
   let binary: string;
   let version: string;
@@ -39,33 +37,24 @@ export async function enginesBench(options: EnginesBenchOptions): Promise<string
     throw error;
   });
   const results = { inProcess: [] as Sample[], llamaServer: [] as Sample[], client: { inProcess: [] as Sample[], llamaServer: [] as Sample[] } };
-  let skipped = 0;
   try {
     await inProcess.run(options.warmup, work);
-    await outOfProcess.run(options.warmup, work).catch(() => undefined);
+    await outOfProcess.run(options.warmup, work);
     for (const prompt of options.prompts) {
-      if (results.inProcess.length >= reps) break;
       const order = results.inProcess.length % 2 === 0 ? ["llama-server", "in-process"] : ["in-process", "llama-server"];
       const measured: Record<string, { client: Sample; server: Sample }> = {};
-      try {
-        for (const side of order) measured[side] = await (side === "in-process" ? inProcess : outOfProcess).run(prompt, work);
-      } catch (error) {
-        skipped++;
-        log(`engines: prompt skipped (${error instanceof Error ? error.message.slice(0, 160) : String(error)})`);
-        continue;
-      }
+      for (const side of order) measured[side] = await (side === "in-process" ? inProcess : outOfProcess).run(prompt, work);
       const a = measured["in-process"]!;
       const b = measured["llama-server"]!;
       results.inProcess.push(a.server);
       results.llamaServer.push(b.server);
       results.client.inProcess.push(a.client);
       results.client.llamaServer.push(b.client);
-      log(`engines rep ${results.inProcess.length}/${reps}: decode tok/s in-process ${a.server.decodeTps.toFixed(2)}, llama-server ${b.server.decodeTps.toFixed(2)}`);
+      log(`engines rep ${results.inProcess.length}/${options.prompts.length}: decode tok/s in-process ${a.server.decodeTps.toFixed(2)}, llama-server ${b.server.decodeTps.toFixed(2)}`);
     }
   } finally {
     await Promise.allSettled([inProcess.close(), outOfProcess.close()]);
   }
-  if (results.inProcess.length === 0) return `${title}\n\n- no repetition succeeded (${skipped} prompts failed on llama-server)`;
   const cell = (samples: Sample[], key: "promptTps" | "decodeTps" | "ttftMs", digits: number): string => {
     const s = spread(samples.map((x) => x[key]));
     return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
@@ -86,7 +75,7 @@ export async function enginesBench(options: EnginesBenchOptions): Promise<string
     title,
     "",
     `- llama-server: ${binary} (${version}); threads ${config.threads} on both; ${work.promptTokens}-token raw prompts, ${work.maxTokens} generated, temperature 0`,
-    `- ${results.inProcess.length} repetitions${skipped ? ` (${skipped} prompts skipped: llama-server failed on them)` : ""}; load average ${loadBefore.toFixed(2)} before, ${(os.loadavg()[0] ?? 0).toFixed(2)} after`,
+    `- ${results.inProcess.length} repetitions; load average ${loadBefore.toFixed(2)} before, ${(os.loadavg()[0] ?? 0).toFixed(2)} after`,
     "",
     ...rows,
     "",

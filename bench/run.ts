@@ -44,8 +44,7 @@ if (model.generatedMs !== undefined) log(`generated ${model.path} in ${(model.ge
 
 const direct = await DirectRunner.open({ modelPath: model.path, gpu: config.gpu, threads: config.threads, contextSize: WORK.contextSize });
 let server: HttpRunner | undefined;
-// Spare prompts for the engines table, which skips the ones llama-server fails on (see bench/engines.ts).
-const enginePrompts = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, 3 * reps + 1);
+const enginePrompts = buildPrompts(direct.vocabulary, WORK.promptTokens - 1, reps + 1);
 try {
   server = await HttpRunner.open({ ...config, engine: "llama-cpp" }, model.path); // the HTTP layer over the same engine as direct
   // The prompt without BOS; LlamaCompletion prepends it on both sides.
@@ -87,7 +86,7 @@ try {
 if (env.BENCH_ENGINES !== "0") {
   log("engines: in-process vs llama-server, single stream…");
   const [warmup, ...prompts] = enginePrompts;
-  console.log(await enginesBench({ config, modelPath: model.path, work: WORK, warmup: warmup!, prompts, reps, log }));
+  console.log(await enginesBench({ config, modelPath: model.path, work: WORK, warmup: warmup!, prompts, log }));
 }
 
 // Continuous batching and prefix reuse, beside llama.cpp's llama-server (its own table; BENCH_SCHEDULING=0 skips it).

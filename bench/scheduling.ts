@@ -101,8 +101,7 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
       for (const n of streams) {
         // Alternate which server goes first; every stream's prompt is new (no cache to reuse).
         for (const target of rotate(targets, rep)) {
-          const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED))).catch(skip(target, log));
-          if (!timings) continue;
+          const timings = await Promise.all((plan.streams[rep]?.get(n) ?? []).map((text) => target.generate(text, GENERATED)));
           const measured = results.get(target);
           const tokens = timings.reduce((sum, t) => sum + t.tokens, 0);
           const window = Math.max(...timings.map((t) => t.end)) - Math.min(...timings.map((t) => t.first));
@@ -119,10 +118,8 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
           { role: "system", content: plan.systems[rep] ?? "" },
           { role: "user", content: CHAT_USER_1 },
         ];
-        const turn1 = await target.chat(first, CHAT_REPLY_TOKENS).catch(skip(target, log));
-        if (!turn1) continue;
-        const turn2 = await target.chat([...first, { role: "assistant", content: turn1.reply }, { role: "user", content: CHAT_USER_2 }], CHAT_REPLY_TOKENS).catch(skip(target, log));
-        if (!turn2) continue;
+        const turn1 = await target.chat(first, CHAT_REPLY_TOKENS);
+        const turn2 = await target.chat([...first, { role: "assistant", content: turn1.reply }, { role: "user", content: CHAT_USER_2 }], CHAT_REPLY_TOKENS);
         results.get(target)?.ttft1.push(turn1.ttftMs);
         results.get(target)?.ttft2.push(turn2.ttftMs);
       }
@@ -139,15 +136,6 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
 function rotate<T>(items: readonly T[], by: number): T[] {
   const k = by % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
-}
-
-/** llama-server's failures (see screenPrompts) cost it that sample; ai-server's stop the bench. */
-function skip(target: Target, log: (message: string) => void): (error: unknown) => undefined {
-  return (error) => {
-    if (target.name === "ai-server (llama-cpp)") throw error;
-    log(`${target.name}: sample skipped: ${error instanceof Error ? error.message : String(error)}`);
-    return undefined;
-  };
 }
 
 function render(
