@@ -12,24 +12,11 @@ import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createHttpServer } from "./server/http.js";
 import { Metrics } from "./server/metrics.js";
-import type { ModelStore } from "./store/model-store.js";
 import { openModelStore } from "./store/open-store.js";
+import type { Services } from "./services.js";
 
 /** How long shutdown waits for in-flight requests before closing their sockets. */
 const SHUTDOWN_GRACE_MS = 5000;
-
-/** Everything a request handler may use; built once by buildApp and passed down. */
-export interface Services {
-  config: Config;
-  store: ModelStore;
-  scheduler: Scheduler;
-  /** Start-up loads of AI_SERVER_PRELOAD, for the readiness check. */
-  preload: Preloader;
-  aliases: ModelAliases;
-  metrics: Metrics;
-  /** The engine serving models: "llama-cpp" or "llama-server" (AI_SERVER_ENGINE, after any fallback). */
-  engine: string;
-}
 
 export interface App {
   http: FastifyInstance;
@@ -40,12 +27,12 @@ export interface App {
 
 /** The composition root: builds every service and the HTTP server, without listening. */
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
-  const { store, close: closeStore } = await openModelStore(config.home);
+  const { store, db, close: closeStore } = await openModelStore(config.home);
   // What the engines have to say goes to the server's log, held back until the log exists.
   const pending: Notice[] = [];
   let notify = (notice: Notice): void => void pending.push(notice);
   const engine = overrides.engine ?? (await createEngine(config, (notice) => notify(notice)));
-  const scheduler = new Scheduler(engine, (digest) => store.blobs.pathOf(digest), {
+  const scheduler = new Scheduler(engine, (digest) => store.modelPath(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
     slotsPerModel: config.numParallel,

@@ -115,6 +115,61 @@ export const settings = {
       return aliases;
     }),
   },
+  maxDownloads: {
+    env: "AI_SERVER_MAX_DOWNLOADS",
+    description: "Pull jobs that download at once; more wait their turn (they resolve what to download right away).",
+    schema: z.coerce.number().int().min(1).max(64).default(3),
+  },
+  pullConnections: {
+    env: "AI_SERVER_PULL_CONNECTIONS",
+    description: "Parallel ranged connections per file a pull downloads.",
+    schema: z.coerce.number().int().min(1).max(64).default(8),
+  },
+  pullPartSize: {
+    env: "AI_SERVER_PULL_PART_SIZE",
+    description: 'Size of the ranged parts a file is downloaded in ("64MiB", bytes); each part is retried on its own and resumed where it stopped.',
+    schema: byteSize("64MiB"),
+  },
+  pullStallTimeoutMs: {
+    env: "AI_SERVER_PULL_STALL_TIMEOUT",
+    description: "A download connection that receives no byte for this long is dropped and its part retried.",
+    schema: duration("30s"),
+  },
+  ollamaRegistry: {
+    env: "AI_SERVER_OLLAMA_REGISTRY",
+    description: "Base URL of the Ollama registry that names without a slash (llama3.2:1b) and ollama.com/... are pulled from.",
+    schema: httpUrl("https://registry.ollama.ai"),
+  },
+  hfEndpoint: {
+    env: "HF_ENDPOINT",
+    description: "Base URL of the Hugging Face Hub (or a mirror), as huggingface_hub reads it.",
+    schema: httpUrl("https://huggingface.co"),
+  },
+  hfToken: {
+    env: "HF_TOKEN",
+    description: "Hugging Face access token for gated and private repositories; default: the token file huggingface_hub writes (HF_TOKEN_PATH).",
+    schema: z.string().default(""),
+  },
+  hfHome: {
+    env: "HF_HOME",
+    description: "huggingface_hub's home: its token file and, unless HF_HUB_CACHE says otherwise, its download cache (hub/).",
+    schema: z.string().default(path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "huggingface")),
+  },
+  hfHubCache: {
+    env: "HF_HUB_CACHE",
+    description: "The local Hugging Face cache whose verified files a pull imports instead of downloading; default: $HF_HOME/hub.",
+    schema: z.string().default(""),
+  },
+  hfTokenPath: {
+    env: "HF_TOKEN_PATH",
+    description: "File holding the Hugging Face token (huggingface-cli login writes it); default: $HF_HOME/token.",
+    schema: z.string().default(""),
+  },
+  llamaQuantize: {
+    env: "AI_SERVER_LLAMA_QUANTIZE",
+    description: "Path of llama.cpp's llama-quantize binary for local quantization; default: the one scripts/build-llama-server.mjs builds beside llama-server.",
+    schema: z.string().default(""),
+  },
   bodyLimitBytes: {
     env: "AI_SERVER_BODY_LIMIT",
     description: "Largest JSON request body in bytes (blob uploads are streamed and not limited by this).",
@@ -145,6 +200,15 @@ function duration(defaultValue: string) {
       return z.NEVER;
     }
   });
+}
+
+/** An http(s) base URL, without a trailing slash. */
+function httpUrl(defaultValue: string) {
+  return z
+    .string()
+    .default(defaultValue)
+    .refine((value) => /^https?:\/\/[^/]+/.test(value) && URL.canParse(value), { message: "expected an http:// or https:// URL" })
+    .transform((value) => value.replace(/\/+$/, ""));
 }
 
 /** A size setting in bytes ("512MiB", "8GB", or bytes). */

@@ -121,6 +121,63 @@ export class InsufficientMemoryError extends AppError {
   readonly status = 507;
 }
 
+/** No job has that id (it never existed, or it was cancelled and removed). */
+export class JobNotFoundError extends AppError {
+  readonly code = "job_not_found";
+  readonly status = 404;
+  constructor(readonly id: string) {
+    super(`job "${id}" not found`);
+  }
+}
+
+/**
+ * What was asked for does not exist upstream: a Hugging Face repository, revision or file, an Ollama registry
+ * model or tag, or no file of a repository matches the tag. The message says what the repository does contain.
+ */
+export class UpstreamNotFoundError extends AppError {
+  readonly code = "upstream_not_found";
+  readonly status = 404;
+}
+
+/**
+ * The upstream (Hugging Face Hub, Ollama registry) refused access: a gated repository whose terms were not
+ * accepted, a private repository, or a missing or invalid token. The message says what to do.
+ */
+export class UpstreamAccessError extends AppError {
+  readonly code = "upstream_access_denied";
+  readonly status = 403;
+}
+
+/** The upstream failed or answered something unusable (5xx after retries, a malformed answer, a redirect loop). */
+export class UpstreamError extends AppError {
+  readonly code = "upstream_failed";
+  readonly status = 502;
+}
+
+/** Downloaded bytes did not verify (sha256 or size), even after the download was retried; nothing was installed. */
+export class DownloadVerificationError extends AppError {
+  readonly code = "download_corrupt";
+  readonly status = 502;
+}
+
+/** Not enough free disk space for a download or a quantization; nothing was installed. */
+export class InsufficientStorageError extends AppError {
+  readonly code = "insufficient_storage";
+  readonly status = 507;
+}
+
+/** A pull would need to substitute another repository (or quantize locally) but the request forbids it. */
+export class SubstitutionRefusedError extends AppError {
+  readonly code = "substitution_refused";
+  readonly status = 409;
+}
+
+/** Local quantization failed or cannot run here (no quantize tool, a source that is not F16/BF16/F32). */
+export class QuantizationError extends AppError {
+  readonly code = "quantization_failed";
+  readonly status = 500;
+}
+
 /** The client went away or aborted the request. */
 export class RequestCancelledError extends AppError {
   readonly code = "request_cancelled";

@@ -30,6 +30,8 @@ export interface ModelRecord {
   digest: string;
   /** sha256 hex of the weights blob. */
   modelDigest: string;
+  /** A split GGUF's parts (their blob digests, in order; the first is modelDigest). Absent for one-file models. */
+  splitDigests?: readonly string[];
   /** Size of the weights in bytes. */
   size: number;
   /** Prompt template override (Ollama's TEMPLATE). */

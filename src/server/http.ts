@@ -1,6 +1,6 @@
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
-import type { Services } from "../app.js";
+import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";

@@ -1,18 +1,21 @@
 import { createHash } from "node:crypto";
+import { mkdir, readlink, rm, symlink } from "node:fs/promises";
+import path from "node:path";
 import type Database from "better-sqlite3";
 import { z } from "zod";
-import { ModelNotFoundError } from "../domain/errors.js";
+import { InvalidModelFileError, ModelNotFoundError } from "../domain/errors.js";
 import type { ModelMetadata, ModelRecord } from "../domain/model.js";
 import { normalizeModelName } from "../domain/model-name.js";
 import { modelMetadataFrom } from "../gguf/model-metadata.js";
-import { readGguf } from "../gguf/read-gguf.js";
-import type { BlobStore } from "./blob-store.js";
+import { readGguf, type GgufFile } from "../gguf/read-gguf.js";
+import { parseDigest, type BlobStore } from "./blob-store.js";
 import type { Db } from "./database.js";
 
 /** What a model is made of; stored as JSON, its sha256 is the model's digest. */
 const manifestSchema = z.object({
   schemaVersion: z.literal(1),
-  model: z.object({ digest: z.string(), size: z.number() }),
+  /** The weights: one GGUF, or the first part of a split GGUF with every part (in order) in `splits`. */
+  model: z.object({ digest: z.string(), size: z.number(), splits: z.array(z.object({ digest: z.string(), size: z.number() })).optional() }),
   template: z.string().optional(),
   system: z.string().optional(),
   license: z.string().optional(),
@@ -25,6 +28,11 @@ export interface CreateModelInput {
   name: string;
   /** Digest of a GGUF blob already in the blob store. */
   modelDigest: string;
+  /**
+   * A split GGUF (`name-00001-of-0000N.gguf`): the digests of every part, in order, the first being `modelDigest`.
+   * All must be in the blob store; the model loads as one.
+   */
+  splitDigests?: string[];
   template?: string;
   system?: string;
   license?: string;
@@ -51,7 +59,11 @@ export class ModelStore {
   };
   private cache?: { version: number; byName: Map<string, ModelRecord>; list: ModelRecord[] };
 
-  constructor(private readonly db: Db, readonly blobs: BlobStore) {
+  /**
+   * @param splitsDir where split models get a directory of links named `model-0000i-of-0000N.gguf` to their parts'
+   *   blobs: llama.cpp finds a split model's other parts by the first part's file name.
+   */
+  constructor(private readonly db: Db, readonly blobs: BlobStore, private readonly splitsDir: string) {
     this.statements = {
       version: db.prepare("PRAGMA data_version").pluck(),
       all: db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC"),
@@ -94,9 +106,46 @@ export class ModelStore {
     return this.records().list;
   }
 
-  /** Whether any name uses these weights. */
-  references(modelDigest: string): boolean {
-    return this.list().some((record) => record.modelDigest === modelDigest);
+  /** Whether any name uses these weights (a whole model, or a part of a split one). */
+  references(digest: string): boolean {
+    return this.list().some((record) => record.modelDigest === digest || record.splitDigests?.includes(digest) === true);
+  }
+
+  /**
+   * The file an engine loads for the weights `modelDigest`: the blob itself, or for a split model the link to its
+   * first part beside links to the others (made by create, and again by linkSplits at start-up).
+   */
+  modelPath(modelDigest: string): string {
+    const record = this.list().find((r) => r.modelDigest === modelDigest && r.splitDigests !== undefined);
+    if (!record?.splitDigests) return this.blobs.pathOf(modelDigest);
+    return this.splitLinks(record.splitDigests)[0] ?? this.blobs.pathOf(modelDigest);
+  }
+
+  /** (Re)creates the link directories of every split model (start-up: a copied home, a removed directory). */
+  async linkSplits(): Promise<void> {
+    for (const record of this.list()) if (record.splitDigests) await this.link(record.splitDigests);
+  }
+
+  private splitDir(firstDigest: string): string {
+    return path.join(this.splitsDir, parseDigestHex(firstDigest));
+  }
+
+  private splitLinks(digests: readonly string[]): string[] {
+    const dir = this.splitDir(digests[0] ?? "");
+    const count = String(digests.length).padStart(5, "0");
+    return digests.map((_, i) => path.join(dir, `model-${String(i + 1).padStart(5, "0")}-of-${count}.gguf`));
+  }
+
+  private async link(digests: readonly string[]): Promise<void> {
+    await mkdir(this.splitDir(digests[0] ?? ""), { recursive: true });
+    const links = this.splitLinks(digests);
+    for (const [i, digest] of digests.entries()) {
+      const link = links[i] ?? "";
+      const target = this.blobs.pathOf(digest);
+      if ((await readlink(link).catch(() => undefined)) === target) continue;
+      await rm(link, { force: true });
+      await symlink(target, link);
+    }
   }
 
   /** The parsed records, re-read when the database changed since they were read. */
@@ -118,20 +167,27 @@ export class ModelStore {
 
   private async createNow(input: CreateModelInput): Promise<ModelRecord> {
     const name = normalizeModelName(input.name);
-    const file = await this.blobs.require(input.modelDigest);
-    const gguf = await readGguf(file);
+    const splits = input.splitDigests !== undefined && input.splitDigests.length > 1 ? input.splitDigests : undefined;
+    if (splits && splits[0] !== input.modelDigest) throw new InvalidModelFileError("a split model's first part must be its model digest");
+    const parts = await Promise.all((splits ?? [input.modelDigest]).map(async (digest) => readGguf(await this.blobs.require(digest))));
+    const gguf = splits ? checkSplit(parts) : (parts[0] as GgufFile);
     const manifest: Manifest = {
       schemaVersion: 1,
-      model: { digest: input.modelDigest, size: gguf.fileSize },
+      model: {
+        digest: input.modelDigest,
+        size: parts.reduce((sum, part) => sum + part.fileSize, 0),
+        ...(splits && { splits: splits.map((digest, i) => ({ digest, size: parts[i]?.fileSize ?? 0 })) }),
+      },
       ...(input.template !== undefined && { template: input.template }),
       ...(input.system !== undefined && { system: input.system }),
       ...(input.license !== undefined && { license: input.license }),
       parameters: input.parameters ?? {},
       metadata: modelMetadataFrom(gguf),
     };
+    if (splits) await this.link(splits);
     const replaced = this.get(name);
     this.put(name, manifest);
-    if (replaced) await this.releaseBlob(replaced.modelDigest);
+    if (replaced) await this.release(replaced);
     return this.require(name);
   }
 
@@ -146,7 +202,7 @@ export class ModelStore {
     const name = normalizeModelName(destination);
     const replaced = this.get(name);
     this.put(name, manifestSchema.parse(JSON.parse(String(manifest))));
-    if (replaced) await this.releaseBlob(replaced.modelDigest);
+    if (replaced) await this.release(replaced);
   }
 
   /** Removes the name, then its weights unless another model uses them. */
@@ -158,12 +214,18 @@ export class ModelStore {
     const record = this.require(name);
     this.statements.remove.run(record.name);
     this.cache = undefined;
-    await this.releaseBlob(record.modelDigest);
+    await this.release(record);
   }
 
-  /** Deletes a blob once no model references it. (Blobs uploaded for a create that has not happened yet are kept.) */
-  private async releaseBlob(digest: string): Promise<void> {
-    if (!this.references(digest)) await this.blobs.remove(digest);
+  /**
+   * Deletes a model's blobs (and a split model's links) once no model references them. (Blobs uploaded for a
+   * create that has not happened yet are kept.)
+   */
+  private async release(record: ModelRecord): Promise<void> {
+    for (const digest of record.splitDigests ?? [record.modelDigest]) {
+      if (!this.references(digest)) await this.blobs.remove(digest);
+    }
+    if (record.splitDigests && !this.references(record.modelDigest)) await rm(this.splitDir(record.modelDigest), { recursive: true, force: true });
   }
 
   private put(name: string, manifest: Manifest): void {
@@ -196,6 +258,7 @@ function toRecord(row: z.infer<typeof rowSchema>): ModelRecord {
     name: row.name,
     digest: row.digest,
     modelDigest: manifest.model.digest,
+    ...(manifest.model.splits && { splitDigests: manifest.model.splits.map((part) => part.digest) }),
     size: manifest.model.size,
     ...(manifest.template !== undefined && { template: manifest.template }),
     ...(manifest.system !== undefined && { system: manifest.system }),
@@ -204,4 +267,24 @@ function toRecord(row: z.infer<typeof rowSchema>): ModelRecord {
     metadata: manifest.metadata,
     modifiedAt: new Date(row.modified_at),
   };
+}
+
+function parseDigestHex(digest: string): string {
+  return parseDigest(digest).slice("sha256:".length);
+}
+
+/**
+ * The parts of a split GGUF, checked to be one model (`split.count` parts, numbered in order), as one header: the
+ * first part's metadata with every part's tensors (so the parameter count covers them all).
+ */
+function checkSplit(parts: GgufFile[]): GgufFile {
+  const first = parts[0] as GgufFile;
+  for (const [i, part] of parts.entries()) {
+    const count = part.metadata.get("split.count");
+    const no = part.metadata.get("split.no");
+    if (count !== parts.length || no !== i) {
+      throw new InvalidModelFileError(`invalid split GGUF: part ${i + 1} of ${parts.length} says it is part ${typeof no === "number" ? no + 1 : "?"} of ${String(count ?? "?")}`);
+    }
+  }
+  return { ...first, tensors: parts.flatMap((part) => part.tensors) };
 }

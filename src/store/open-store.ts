@@ -1,19 +1,29 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { BlobStore } from "./blob-store.js";
-import { openDatabase } from "./database.js";
+import { openDatabase, type Db } from "./database.js";
 import { ModelStore } from "./model-store.js";
 
 /** Where data lives under AI_SERVER_HOME. */
-export function dataPaths(home: string): { blobs: string; database: string } {
-  return { blobs: path.join(home, "models", "blobs"), database: path.join(home, "ai-server.db") };
+export function dataPaths(home: string): { blobs: string; downloads: string; splits: string; database: string } {
+  return {
+    blobs: path.join(home, "models", "blobs"),
+    downloads: path.join(home, "models", "downloads"),
+    splits: path.join(home, "models", "splits"),
+    database: path.join(home, "ai-server.db"),
+  };
 }
 
-/** Opens the model store under `home` (used by the server, and by the CLI when no server runs). */
-export async function openModelStore(home: string): Promise<{ store: ModelStore; close(): void }> {
+/**
+ * Opens the model store under `home` (used by the server, and by the CLI when no server runs), and the database
+ * it lives in, for the other tables (jobs, quantizations).
+ */
+export async function openModelStore(home: string): Promise<{ store: ModelStore; db: Db; close(): void }> {
   const paths = dataPaths(home);
   await mkdir(home, { recursive: true });
   const blobs = await BlobStore.open(paths.blobs);
   const db = openDatabase(paths.database);
-  return { store: new ModelStore(db, blobs), close: () => db.close() };
+  const store = new ModelStore(db, blobs, paths.splits);
+  await store.linkSplits();
+  return { store, db, close: () => db.close() };
 }

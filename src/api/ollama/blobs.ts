@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { Services } from "../../app.js";
+import type { Services } from "../../services.js";
 import { RequestCancelledError } from "../../domain/errors.js";
 import { clientSignal } from "../../server/abort.js";
 import { parseDigest } from "../../store/blob-store.js";

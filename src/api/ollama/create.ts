@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Services } from "../../app.js";
+import type { Services } from "../../services.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { normalizeModelName } from "../../domain/model-name.js";
 import { ENGINE_NAMES } from "../../engine/engine.js";

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Services } from "../../app.js";
+import type { Services } from "../../services.js";
 import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
 import { clientSignal } from "../../server/abort.js";
 import { effectiveOptions } from "./mapping.js";

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Services } from "../../app.js";
+import type { Services } from "../../services.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { toHealthResponse, toPsModel, toShowResponse, toTagsModel } from "./model-mapping.js";
 import { copySchema, deleteSchema, parseBody, requestedModel, showSchema } from "./schemas.js";
@@ -13,7 +13,7 @@ export async function listModels(services: Services, _request: FastifyRequest, r
 export async function showModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(showSchema, request.body);
   const record = services.store.require(requestedModel(body));
-  return reply.send(toShowResponse(record, services.store.blobs.pathOf(record.modelDigest)));
+  return reply.send(toShowResponse(record, services.store.modelPath(record.modelDigest)));
 }
 
 /** GET /api/ps: loaded models, with our `active` / `queued` request counts. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { Services } from "../../app.js";
+import type { Services } from "../../services.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { blobExists, streamRawBodies, uploadBlob } from "./blobs.js";
 import { chat } from "./chat.js";

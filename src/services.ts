@@ -1,0 +1,22 @@
+import type { Config } from "./config/schema.js";
+import type { ModelAliases } from "./scheduler/aliases.js";
+import type { Preloader } from "./scheduler/preload.js";
+import type { Scheduler } from "./scheduler/scheduler.js";
+import type { Metrics } from "./server/metrics.js";
+import type { ModelStore } from "./store/model-store.js";
+
+/**
+ * Everything a request handler may use; built once by the composition root (`app.ts`) and passed down. It lives
+ * in a module of its own so that route modules import it without importing the composition root.
+ */
+export interface Services {
+  config: Config;
+  store: ModelStore;
+  scheduler: Scheduler;
+  /** Start-up loads of AI_SERVER_PRELOAD, for the readiness check. */
+  preload: Preloader;
+  aliases: ModelAliases;
+  metrics: Metrics;
+  /** The engine serving models: "llama-cpp" or "llama-server" (AI_SERVER_ENGINE, after any fallback). */
+  engine: string;
+}
