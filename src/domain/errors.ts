@@ -130,6 +130,12 @@ export class JobNotFoundError extends AppError {
   }
 }
 
+/** The job was cancelled (DELETE /api/jobs/{id}) while a client was waiting for it. */
+export class JobCancelledError extends AppError {
+  readonly code = "job_cancelled";
+  readonly status = 409;
+}
+
 /**
  * What was asked for does not exist upstream: a Hugging Face repository, revision or file, an Ollama registry
  * model or tag, or no file of a repository matches the tag. The message says what the repository does contain.

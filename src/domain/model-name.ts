@@ -3,8 +3,10 @@ import { InvalidModelNameError } from "./errors.js";
 /**
  * A parsed model name. Grammar (Ollama's): `[host/][namespace/]model[:tag]`.
  * - host: letters, digits, `.`, `-`, optionally `:port`; only recognised when three parts are given
- * - namespace, model: a letter or digit, then letters, digits, `_`, `.`, `-` (at most 80 characters)
- * - tag: a letter, digit or `_`, then letters, digits, `_`, `.`, `-` (at most 80); defaults to `latest`
+ * - namespace, model: a letter or digit, then letters, digits, `_`, `.`, `-` (at most 96 characters, as Hugging Face
+ *   repository names)
+ * - tag: a letter, digit or `_`, then letters, digits, `_`, `.`, `-` (at most 128: a tag may be a file name); defaults
+ *   to `latest`
  * No part may be `.` or `..`, so a name can never address a path outside the store.
  */
 export interface ModelName {
@@ -14,8 +16,8 @@ export interface ModelName {
   tag: string;
 }
 
-const PART = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,79}$/;
-const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,79}$/;
+const PART = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,95}$/;
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$/;
 const HOST = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}(:[0-9]{1,5})?$/;
 
 export function parseModelName(input: string): ModelName {

@@ -21,3 +21,12 @@ export function renderPromptTemplate(template: string, values: { System?: string
   }
   return current;
 }
+
+/**
+ * Whether `renderPromptTemplate` renders the whole template: false for templates that use more of Go's template
+ * language (`range .Messages`, `.Tools`, functions), as the ones of Ollama's library models do. Those are kept for
+ * /api/show, and the model's own chat template is used instead.
+ */
+export function canRenderPromptTemplate(template: string): boolean {
+  return !renderPromptTemplate(template, { System: "s", Prompt: "p" }).includes("{{");
+}

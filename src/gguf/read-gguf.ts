@@ -30,6 +30,19 @@ export interface GgufFile {
 export interface ReadGgufOptions {
   /** Arrays with more items than this are skipped (their length is recorded). Default 64. */
   maxArrayItems?: number;
+  /**
+   * Bytes actually present at the start of the file, when the rest is a hole (a header fetched ahead of the
+   * download, in a file of the full size): reading past them throws GgufHeaderIncompleteError.
+   */
+  available?: number;
+}
+
+/** The header reaches past the bytes that are present (ReadGgufOptions.available): fetch at least `needed`. */
+export class GgufHeaderIncompleteError extends Error {
+  constructor(readonly needed: number) {
+    super(`the GGUF header needs at least ${needed} bytes`);
+    this.name = "GgufHeaderIncompleteError";
+  }
 }
 
 const MAGIC = 0x46554747; // "GGUF" little-endian
@@ -47,7 +60,7 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   const handle = await open(path, "r");
   try {
     const { size } = await handle.stat();
-    return await parse(new Reader(handle, size), options.maxArrayItems ?? 64);
+    return await parse(new Reader(handle, size, options.available ?? size), options.maxArrayItems ?? 64);
   } finally {
     await handle.close();
   }
@@ -136,13 +149,14 @@ class Reader {
   private buffer = Buffer.alloc(0);
   private bufferStart = 0;
 
-  constructor(private readonly handle: FileHandle, readonly size: number) {}
+  constructor(private readonly handle: FileHandle, readonly size: number, private readonly available: number) {}
 
   private async take(n: number): Promise<Buffer> {
     if (this.position + n > this.size) throw bad(`file is truncated: header needs byte ${this.position + n}, file has ${this.size}`);
+    if (this.position + n > this.available) throw new GgufHeaderIncompleteError(this.position + n);
     const offsetInBuffer = this.position - this.bufferStart;
     if (offsetInBuffer < 0 || offsetInBuffer + n > this.buffer.length) {
-      const length = Math.min(Math.max(n, 1 << 20), this.size - this.position);
+      const length = Math.min(Math.max(n, 1 << 20), this.available - this.position);
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await this.handle.read(buffer, 0, length, this.position);
       if (bytesRead < n) throw bad("file is truncated");

@@ -118,6 +118,18 @@ export class Scheduler {
     };
   }
 
+  /**
+   * What the GGUF at `modelPath` would need loaded as a request without options loads it (the default context,
+   * capped at `trainedContextLength`, the default slots and engine), beside the memory budget: the same estimate
+   * admission uses. A pull sizes the files it could download with it.
+   */
+  async footprint(modelPath: string, trainedContextLength: number): Promise<{ need: Memory; budget: Memory }> {
+    const wanted = this.options.defaultContextSize;
+    const contextSize = trainedContextLength > 0 ? Math.min(wanted, trainedContextLength) : wanted;
+    const spec: LoadSpec = { modelPath, contextSize, slots: this.options.slotsPerModel, threads: this.options.threads };
+    return { need: await this.engine.estimateMemory(spec), budget: await this.budget() };
+  }
+
   async close(): Promise<void> {
     const all = [...this.instances.values()];
     for (const instance of all) instance.loadAbort.abort();

@@ -20,7 +20,7 @@ test("parseModelName splits [host/][namespace/]model[:tag]", () => {
 
 test("parseModelName rejects malformed names, including path tricks", () => {
   const bad = ["", "   ", "a/b/c/d", "..", "../etc", "ns/..", "model:", ":tag", "mo del", "model:ta g", "-model", "model:-tag",
-    "model:a:b", "x".repeat(81), "model:" + "t".repeat(81), "a\\b", "model/", "/model", "bad_host!/ns/model"];
+    "model:a:b", "x".repeat(97), "model:" + "t".repeat(129), "a\\b", "model/", "/model", "bad_host!/ns/model"];
   for (const input of bad) assert.throws(() => parseModelName(input), InvalidModelNameError, JSON.stringify(input));
 });
 

@@ -3,6 +3,7 @@ import { parseDuration } from "../../domain/duration.js";
 import { CapabilityError, InternalError, InvalidRequestError } from "../../domain/errors.js";
 import type { FinishReason, Usage } from "../../domain/generation.js";
 import type { Capability, ModelRecord } from "../../domain/model.js";
+import { canRenderPromptTemplate } from "../../engine/prompt-template.js";
 import { parseOptions, type ChatBody, type GenerateBody, type WireMessage, type WireOptions, type WireTool, type WireToolCall } from "./schemas.js";
 
 /** Pure translations between Ollama's wire format and the domain, in both directions. */
@@ -108,7 +109,10 @@ export function toCompletionRequest(body: GenerateBody, record: ModelRecord, opt
     throw new InvalidRequestError("raw mode does not support template, system, or context");
   }
   const system = raw ? undefined : (body.system ?? record.system);
-  const template = raw ? undefined : (body.template ?? record.template);
+  // A stored template this server cannot render whole (an Ollama library model's Go template) gives way to the
+  // model's own chat template.
+  const stored = record.template !== undefined && canRenderPromptTemplate(record.template) ? record.template : undefined;
+  const template = raw ? undefined : (body.template ?? stored);
   return dropUndefined({
     prompt: body.prompt ?? "",
     suffix: body.suffix || undefined,

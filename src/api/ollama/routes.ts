@@ -6,7 +6,9 @@ import { chat } from "./chat.js";
 import { createModel } from "./create.js";
 import { embed, embeddings } from "./embed.js";
 import { generate } from "./generate.js";
+import { createJob, deleteJob, getJob, jobEvents, listJobs } from "./jobs.js";
 import { copyModel, deleteModel, health, listModels, listRunning, showModel } from "./models.js";
+import { pullModel } from "./pull.js";
 
 /** The Ollama release whose API we match; clients gate features on it. */
 export const OLLAMA_VERSION = "0.12.0";
@@ -35,6 +37,12 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
     app.post("/api/create", on(createModel));
     app.post("/api/copy", on(copyModel));
     app.delete("/api/delete", on(deleteModel));
+    app.post("/api/pull", on(pullModel));
+    app.post("/api/jobs", on(createJob));
+    app.get("/api/jobs", on(listJobs));
+    app.get("/api/jobs/:id", on(getJob));
+    app.get("/api/jobs/:id/events", on(jobEvents));
+    app.delete("/api/jobs/:id", on(deleteJob));
     await app.register(async (raw) => {
       streamRawBodies(raw);
       raw.head("/api/blobs/:digest", on(blobExists));

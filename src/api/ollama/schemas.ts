@@ -147,6 +147,35 @@ export const createSchema = z.object({
 });
 export type CreateBody = z.output<typeof createSchema>;
 
+export const pullSchema = z.object({
+  ...modelFields,
+  stream: optional(z.boolean()),
+  /** Plain HTTP for a registry of its own (Ollama's flag). */
+  insecure: optional(z.boolean()),
+  /** Ours: whether a repository without GGUF files may be served by a GGUF quantization of it (default true). */
+  substitute: optional(z.boolean()),
+});
+export type PullBody = z.output<typeof pullSchema>;
+
+export const jobSchema = z.object({
+  type: z.literal("pull", { error: 'type: expected "pull"' }),
+  ...modelFields,
+  insecure: optional(z.boolean()),
+  substitute: optional(z.boolean()),
+});
+
+/** `?state=running,queued` on GET /api/jobs. */
+export const jobListSchema = z.object({
+  state: optional(
+    z
+      .string()
+      .transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(["queued", "running", "succeeded", "failed", "cancelled"]))),
+  ),
+});
+
+export const jobIdSchema = z.object({ id: z.string().regex(/^[0-9a-f]{1,64}$/, "not a job id") });
+
 /**
  * Validates a parsed JSON body. Throws InvalidRequestError naming every offending field, e.g.
  * `options.temperature: Invalid input: expected number, received string`.
