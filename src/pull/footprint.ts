@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { UpstreamError } from "../domain/errors.js";
 import type { ModelMetadata } from "../domain/model.js";
@@ -23,6 +23,8 @@ export interface RemoteFile {
   size: number;
   /** Its file name (split parts keep theirs, so that the parts are found by name). */
   name: string;
+  /** A verified copy already on this machine (in the store, or the Hugging Face cache): read instead of fetched. */
+  localPath?: string;
 }
 
 const FIRST_READ = 2 << 20;
@@ -31,7 +33,8 @@ const LONGEST_HEADER = 256 << 20;
 /**
  * Estimates a remote model without downloading it: each file's GGUF header is fetched with Range requests (2 MiB,
  * then as much as the header turns out to need), written at the start of a sparse file of the real size, and the
- * scheduler's own estimate runs on those files (it reads headers only). The files are removed after.
+ * scheduler's own estimate runs on those files (it reads headers only). The files are removed after. A file with a
+ * local copy is read from it, so that pulling what is already here fetches nothing.
  */
 export async function remoteFootprint(
   files: readonly RemoteFile[],
@@ -44,7 +47,8 @@ export async function remoteFootprint(
   try {
     let metadata: ModelMetadata | undefined;
     for (const file of files) {
-      const header = await fetchHeader(file, path.join(dir, path.posix.basename(file.name)), signal);
+      const probe = path.join(dir, path.posix.basename(file.name));
+      const header = file.localPath !== undefined ? await linkLocal(file.localPath, probe) : await fetchHeader(file, probe, signal);
       metadata ??= modelMetadataFrom(header);
     }
     const footprint = await estimate(path.join(dir, path.posix.basename(files[0]?.name ?? "")), metadata?.contextLength ?? 0);
@@ -52,6 +56,12 @@ export async function remoteFootprint(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A local copy, linked under the file's own name (split parts are found by name). */
+async function linkLocal(localPath: string, probe: string): Promise<Awaited<ReturnType<typeof readGguf>>> {
+  await symlink(localPath, probe);
+  return readGguf(probe);
 }
 
 /** Fetches as much of the file's start as its GGUF header needs, into `local` (sparse, of the file's size). */

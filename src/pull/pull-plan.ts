@@ -47,6 +47,8 @@ export interface PlannerSettings {
   /** Where header probes are written (under AI_SERVER_HOME). */
   tempDir: string;
   estimate: FootprintEstimator;
+  /** A verified local copy of these bytes (in the store or the Hugging Face cache), if there is one. */
+  findLocal: (sha256: string, size: number, hubRepo?: string) => Promise<string | undefined>;
 }
 
 /**
@@ -90,11 +92,16 @@ async function planHubPull(
     onNotice?.(`"${asked.id}" has no GGUF file: using ${found.repo.id}, its most downloaded GGUF quantization`);
   }
   const { repo, candidates } = found;
-  const remote = (candidate: GgufCandidate): RemoteFile[] =>
-    candidate.files.map((file) => ({ url: hub.fileUrl(repo.id, repo.sha, file.path), headers: hub.authHeaders(), size: file.size, name: file.path }));
+  const remote = (candidate: GgufCandidate): Promise<RemoteFile[]> =>
+    Promise.all(
+      candidate.files.map(async (file) => {
+        const localPath = file.sha256 ? await settings.findLocal(`sha256:${file.sha256}`, file.size, repo.id) : undefined;
+        return { url: hub.fileUrl(repo.id, repo.sha, file.path), headers: hub.authHeaders(), size: file.size, name: file.path, ...(localPath && { localPath }) };
+      }),
+    );
   const reference = referenceCandidate(candidates, source);
   await hub.checkAccess(repo.id, repo.sha, reference.file, signal);
-  const measured = await remoteFootprint(remote(reference), settings.estimate, settings.tempDir, signal);
+  const measured = await remoteFootprint(await remote(reference), settings.estimate, settings.tempDir, signal);
   const weightsPool = measured.need.vram > 0 ? "vram" : "ram";
   const needOf = (size: number) => ({ ...measured.need, [weightsPool]: Math.max(0, measured.need[weightsPool] + size - reference.size) });
   const choice = chooseFile({ repo: repo.id, candidates, tag: source.tag, budget: measured.budget, needOf });
@@ -180,7 +187,8 @@ async function planRegistryPull(
     return layer ? registry.text(source, layer, signal) : undefined;
   };
   const [template, system, license, params] = [await text("template"), await text("system"), await text("license"), await text("params")];
-  const weights: RemoteFile = { url: registry.blobUrl(source, model.digest), headers: {}, size: model.size, name: "model.gguf" };
+  const localPath = await settings.findLocal(model.digest, model.size);
+  const weights: RemoteFile = { url: registry.blobUrl(source, model.digest), headers: {}, size: model.size, name: "model.gguf", ...(localPath && { localPath }) };
   const measured = await remoteFootprint([weights], settings.estimate, settings.tempDir, signal);
   const fitsBudget = fits(measured.need, measured.budget);
   if (!fitsBudget) warnings.push(`the model needs about ${describe(measured.need)}, more than the memory budget of ${describe(measured.budget)}: it is downloaded anyway, but will not load unless the budget grows`);

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Config } from "../config/schema.js";
 import type { PullWork } from "../jobs/jobs.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import { findInHubCache } from "./hub/hub-cache.js";
 import { discardPull, executePull, jobFilesOf, type PullExecutor } from "./pull-execute.js";
 import { parsePullName } from "./pull-name.js";
 import { planPull, type PullPlan } from "./pull-plan.js";
@@ -24,6 +25,10 @@ export function pullWork(config: Config, scheduler: Scheduler, executor: Omit<Pu
     ollamaRegistry: config.ollamaRegistry,
     tempDir: probeDir,
     estimate: (modelPath: string, contextLength: number) => scheduler.footprint(modelPath, contextLength),
+    findLocal: async (sha256: string, size: number, hubRepo?: string) =>
+      (await executor.store.blobs.sizeOf(sha256)) === size
+        ? executor.store.blobs.pathOf(sha256)
+        : findInHubCache(fullExecutor.hubCache, hubRepo, sha256.slice("sha256:".length), size),
   };
   return {
     nameOf: (request) => parsePullName(request.model, config.ollamaRegistry, { insecure: request.insecure }).name,
