@@ -89,6 +89,28 @@ export class BlobStore {
     return this.write(createReadStream(file), undefined, signal);
   }
 
+  /**
+   * Moves a file whose bytes were already verified to hash to `digest` (a finished download) into the store, by
+   * rename (on another file system it is copied, and hashed again on the way). The file is flushed before the rename
+   * and the directory after it, so the blob survives a crash. When the blob is already stored, the file is just
+   * removed.
+   */
+  async adopt(file: string, digest: string): Promise<void> {
+    const target = this.pathOf(digest);
+    if (!(await this.has(digest))) {
+      await fsync(file);
+      try {
+        await rename(file, target);
+        await fsyncDir(this.dir);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+        await this.write(createReadStream(file), digest);
+      }
+    }
+    await rm(file, { force: true });
+  }
+
   async remove(digest: string): Promise<void> {
     await rm(this.pathOf(digest), { force: true });
   }
