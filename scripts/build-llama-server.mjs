@@ -2,14 +2,15 @@
 // Builds llama.cpp's `llama-server` from the exact llama.cpp source that node-llama-cpp ships
 // (node_modules/node-llama-cpp/llama/gitRelease.bundle) with node-llama-cpp's patches and this project's
 // (scripts/llama-server-patches: fixes to tools/server only; a build made without the current ones is rebuilt),
-// for use as a benchmark reference and as an out-of-process engine. Plain Node ESM, Node builtins only; needs git,
+// for use as a benchmark reference and as an out-of-process engine, and beside it llama.cpp's quantize tool
+// (`llama-quantize`, always: the server's local quantization runs it). Plain Node ESM, Node builtins only; needs git,
 // g++ (and cmake for --method=cmake).
 //
 // Usage: node scripts/build-llama-server.mjs [--method=auto|prebuilt|cmake] [--with-bench] [--force] [--no-build]
 //                                             [--jobs=N] [--keep-work] [--optional]
 //   --with-bench  also build llama-bench and llama-batched-bench into the same directory (~10 s more with prebuilt)
 //   --force       rebuild even if a finished build is there
-//   --no-build    only print the path of a finished build; exit 1 if there is none
+//   --no-build    only print the path of a finished build (one lacking llama-quantize counts); exit 1 if there is none
 //   --optional    what `npm ci` runs (the package's prepare script): the prebuilt method only (a few minutes at most),
 //                 and a failure is a warning with exit code 0, because the server then uses its in-process engine.
 //                 AI_SERVER_SKIP_LLAMA_SERVER_BUILD=1 skips it.
@@ -25,6 +26,10 @@
 //             GCC 12 it must be built without AMX (see amxWorkaroundFlags), and its ggml then decodes about 2x
 //             slower than node-llama-cpp's prebuilt sapphirerapids variant, so it is not a like-for-like reference.
 //   auto    - prebuilt, falling back to cmake when the prebuilt method cannot be used.
+//
+// A finished build that lacks one of the tools asked for (llama-quantize, or the bench tools with --with-bench; a build
+// made before they were added) is completed on the next run: the prebuilt method compiles and links only the missing
+// tools (llama-quantize: 2 files, ~3 s on 2 cores) into a copy of the build that replaces it, the cmake method rebuilds.
 //
 // Output: the finished build lives in $AI_SERVER_LLAMA_SERVER_DIR if set, else
 // <repo>/.cache/llama-server/<llama.cpp tag>[-<variant>][-cmake]/, with build-info.json describing it.
@@ -391,7 +396,28 @@ async function compileAll(units, { jobs, nice, label }) {
   return Date.now() - started;
 }
 
-async function buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts }) {
+/**
+ * The tools built beside llama-server, each an executable of its own from its CMake targets (the tool's code is a
+ * library target, its main() an executable target): executable -> [source directory, targets].
+ */
+const EXTRA_TOOLS = {
+  'llama-quantize': ['tools/quantize', ['llama-quantize-impl', 'llama-quantize']],
+  'llama-bench': ['tools/llama-bench', ['llama-bench-impl', 'llama-bench']],
+  'llama-batched-bench': ['tools/batched-bench', ['llama-batched-bench-impl', 'llama-batched-bench']],
+};
+const QUANTIZE_TOOL = 'llama-quantize';
+const BENCH_TOOLS = ['llama-bench', 'llama-batched-bench'];
+
+/** The tools a build must have besides llama-server: llama-quantize always, the bench tools when asked for. */
+function wantedTools(opts) {
+  return [QUANTIZE_TOOL, ...(opts.withBench ? BENCH_TOOLS : [])];
+}
+
+/**
+ * Compiles and links `exes` (llama-server and/or tools of EXTRA_TOOLS) into stageDir. Building llama-server also puts
+ * node-llama-cpp's libraries there; building tools alone (completing a finished build) expects them there already.
+ */
+async function buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts, exes }) {
   if (process.platform !== 'linux') fail('the prebuilt method is only implemented for Linux');
   if (!which('g++') || !which('gcc')) fail('g++/gcc not found');
 
@@ -409,15 +435,18 @@ async function buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts })
 
   const genDir = path.join(workDir, 'gen');
   fs.mkdirSync(genDir, { recursive: true });
+  const withServer = exes.includes('llama-server');
 
   // The web UI asset table (what tools/ui/CMakeLists.txt generates). Without network or npm-built assets, cmake
   // embeds an empty table too: the API works, "/" serves no UI.
-  const embedExe = path.join(genDir, 'llama-ui-embed');
-  log('generating the web UI asset table (tools/ui/embed.cpp)');
-  const embed = await runAsync('g++', ['-O1', '-std=c++17', uiEmbed, '-o', embedExe], { nice: opts.nice });
-  if (embed.code !== 0) fail(`compiling tools/ui/embed.cpp failed:\n${embed.output}`);
-  const uiDist = path.join(srcDir, 'tools/ui/dist');
-  run(embedExe, [path.join(genDir, 'ui.cpp'), path.join(genDir, 'ui.h'), ...(fs.existsSync(path.join(uiDist, 'index.html')) ? [uiDist] : [])], { quiet: true });
+  if (withServer) {
+    const embedExe = path.join(genDir, 'llama-ui-embed');
+    log('generating the web UI asset table (tools/ui/embed.cpp)');
+    const embed = await runAsync('g++', ['-O1', '-std=c++17', uiEmbed, '-o', embedExe], { nice: opts.nice });
+    if (embed.code !== 0) fail(`compiling tools/ui/embed.cpp failed:\n${embed.output}`);
+    const uiDist = path.join(srcDir, 'tools/ui/dist');
+    run(embedExe, [path.join(genDir, 'ui.cpp'), path.join(genDir, 'ui.h'), ...(fs.existsSync(path.join(uiDist, 'index.html')) ? [uiDist] : [])], { quiet: true });
+  }
 
   const defs = [];
   if (prebuilt.subprocess) defs.push('LLAMA_SUBPROCESS');
@@ -425,28 +454,25 @@ async function buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts })
   const includes = ['include', 'ggml/include', 'common', 'vendor', 'tools/mtmd', 'tools/server', '.'].map((d) => path.join(srcDir, d));
   includes.push(genDir);
   const optFlags = ['-O2', '-DNDEBUG', '-w', '-pthread'];
-  const groups = [
+  const serverGroups = [
     { sources: serverSources, defs },
     { sources: prebuilt.mtmd ? [] : mtmdTarget.sources, defs: mtmdDefs },
     { sources: httplibTarget.sources, defs: [...defs, ...httplibTarget.definitions] },
     { sources: hashTarget.sources, defs, extraIncludes: [path.join(srcDir, 'vendor/hash')], cxx: hash.cxxOverrides },
     { sources: [path.join(genDir, 'ui.cpp')], defs },
   ];
-  // Optional: llama-bench and llama-batched-bench, each its own executable
-  const extraExes = [];
-  if (opts.withBench) {
-    for (const [dir, impl, exe] of [
-      ['tools/llama-bench', 'llama-bench-impl', 'llama-bench'],
-      ['tools/batched-bench', 'llama-batched-bench-impl', 'llama-batched-bench'],
-    ]) {
-      const t = cmakeTargets(path.join(srcDir, dir, 'CMakeLists.txt'));
-      const sources = [impl, exe].flatMap((n) => need(t, n, `${dir}/CMakeLists.txt`).sources);
-      groups.push({ sources, defs, exe });
-      extraExes.push(exe);
-    }
+  const groups = withServer ? [...serverGroups] : [];
+  // The tools (llama-quantize; llama-bench and llama-batched-bench with --with-bench), each its own executable
+  const extraExes = exes.filter((exe) => exe !== 'llama-server');
+  for (const exe of extraExes) {
+    const [dir, targets] = EXTRA_TOOLS[exe] ?? fail(`unknown tool ${exe}`);
+    const t = cmakeTargets(path.join(srcDir, dir, 'CMakeLists.txt'));
+    const sources = targets.flatMap((n) => need(t, n, `${dir}/CMakeLists.txt`).sources);
+    groups.push({ sources, defs, exe });
   }
 
-  const flagsKey = createHash('sha256').update(JSON.stringify({ optFlags, groups: groups.map((g) => g.defs), includes })).digest('hex').slice(0, 12);
+  // Objects depend on the flags, not on which executables this run links: a run that completes a build reuses them
+  const flagsKey = createHash('sha256').update(JSON.stringify({ optFlags, groups: serverGroups.map((g) => g.defs), includes })).digest('hex').slice(0, 12);
   const objDir = path.join(workDir, `obj-${flagsKey}`);
   fs.mkdirSync(objDir, { recursive: true });
   const units = [];
@@ -486,10 +512,10 @@ async function buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts })
 
   // Libraries beside the binary: RUNPATH=$ORIGIN finds them, and ggml's backend loader looks for the
   // libggml-cpu-*.so variants in the executable's directory.
-  for (const f of prebuilt.allLibs) fs.copyFileSync(path.join(prebuilt.binsDir, f), path.join(stageDir, f));
+  if (withServer) for (const f of prebuilt.allLibs) fs.copyFileSync(path.join(prebuilt.binsDir, f), path.join(stageDir, f));
   const libArgs = [prebuilt.libs.common, prebuilt.mtmd, prebuilt.libs.llama, prebuilt.libs.ggml, prebuilt.libs.ggmlBase].filter(Boolean).map((l) => `-l:${l}`);
   const t0 = Date.now();
-  for (const name of ['llama-server', ...extraExes]) {
+  for (const name of exes) {
     log(`linking ${name}`);
     const objs = units.filter((u) => u.exe === name).map((u) => u.out);
     const link = await runAsync('g++', ['-pthread', '-o', path.join(stageDir, name), ...objs, `-L${stageDir}`, ...libArgs, '-Wl,-rpath,$ORIGIN', '-Wl,--enable-new-dtags'], { nice: opts.nice });
@@ -556,7 +582,7 @@ async function buildCmake({ srcDir, workDir, stageDir, opts }) {
   log(`building target llama-server (${opts.jobs} jobs, nice ${opts.nice}); this compiles llama.cpp and ggml`);
   const t1 = Date.now();
   let lastLog = 0;
-  const extraExes = opts.withBench ? ['llama-bench', 'llama-batched-bench'] : [];
+  const extraExes = wantedTools(opts);
   const r = await runAsync('cmake', ['--build', buildDir, '--target', 'llama-server', ...extraExes, '--parallel', String(opts.jobs)], {
     nice: opts.nice,
     onLine: (line) => {
@@ -596,6 +622,21 @@ function checkBinary(exe) {
   return out.trim().split('\n').filter((l) => /version|built with/.test(l)).join('; ');
 }
 
+/** Runs `llama-quantize --help` (it prints its usage and exits 1): its shared libraries must load. */
+function checkQuantizeTool(exe) {
+  const env = { ...process.env };
+  delete env.LD_LIBRARY_PATH;
+  const r = spawnSync(exe, ['--help'], { encoding: 'utf8', env, timeout: 60_000 });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.error || !/usage:/.test(out) || !/Q4_K_M/.test(out)) {
+    fail(`the built ${exe} does not run (exit ${r.status ?? r.signal ?? r.error?.message}):\n${out.trim().split('\n').slice(-10).join('\n')}`);
+  }
+}
+
+/**
+ * The finished build in `dir` if it matches `want` (source, patches, method, variant), with `missing`: the tools of
+ * `want.tools` it lacks (a build made before they were asked for), which a later run adds to it.
+ */
 function finishedBuild(dir, want) {
   try {
     const info = readJson(path.join(dir, BUILD_INFO));
@@ -603,13 +644,69 @@ function finishedBuild(dir, want) {
     if (info.projectPatchesSha256 !== want.projectPatchesSha256) return undefined;
     if (want.method !== 'auto' && info.method !== want.method) return undefined;
     if (info.method === 'prebuilt' && info.variant !== want.variant) return undefined;
-    if (want.withBench && !['llama-bench', 'llama-batched-bench'].every((b) => info.extraBinaries?.includes(b))) return undefined;
     const exe = path.join(dir, 'llama-server');
     fs.accessSync(exe, fs.constants.X_OK);
-    return { info, exe };
+    const missing = want.tools.filter((tool) => !info.extraBinaries?.includes(tool) || !isExecutable(path.join(dir, tool)));
+    return { info, exe, missing };
   } catch {
     return undefined;
   }
+}
+
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Moves a staged build into place: the final directory only ever holds a complete build. */
+function install(stageDir, outDir) {
+  const old = `${outDir}.old-${process.pid}`;
+  if (fs.existsSync(outDir)) fs.renameSync(outDir, old);
+  fs.renameSync(stageDir, outDir);
+  rmrf(old);
+}
+
+/**
+ * Completes a finished prebuilt build that lacks some tools: builds only them into a copy of it (hard links; nothing
+ * in the copy is written to but the new files and build-info.json), which then replaces it.
+ */
+async function completeBuild({ nlc, srcDir, workDir, stageDir, outDir, existing, opts }) {
+  const started = Date.now();
+  const prebuilt = locatePrebuilt(nlc, existing.info.variant);
+  if (prebuilt.error) fail(`cannot add ${existing.missing.join(', ')} to the build in ${outDir}: ${prebuilt.error}`);
+  log(`the build in ${outDir} lacks ${existing.missing.join(', ')}: building ${existing.missing.length === 1 ? 'it' : 'them'}`);
+  fs.mkdirSync(stageDir, { recursive: true });
+  for (const f of fs.readdirSync(outDir)) {
+    if (f === BUILD_INFO || existing.missing.includes(f)) continue;
+    try {
+      fs.linkSync(path.join(outDir, f), path.join(stageDir, f));
+    } catch {
+      fs.copyFileSync(path.join(outDir, f), path.join(stageDir, f));
+    }
+  }
+  const details = await buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts, exes: existing.missing });
+  if (existing.missing.includes(QUANTIZE_TOOL)) checkQuantizeTool(path.join(stageDir, QUANTIZE_TOOL));
+  const info = {
+    ...existing.info,
+    extraBinaries: [...new Set([...(existing.info.extraBinaries ?? []), ...existing.missing])],
+    completions: [
+      ...(existing.info.completions ?? []),
+      {
+        binaries: existing.missing,
+        builtAt: new Date().toISOString(),
+        buildSeconds: Math.round((Date.now() - started) / 100) / 10,
+        compileSeconds: Math.round(details.compileMs / 100) / 10,
+        files: details.files,
+      },
+    ],
+  };
+  fs.writeFileSync(path.join(stageDir, BUILD_INFO), `${JSON.stringify(info, null, 2)}\n`);
+  install(stageDir, outDir);
+  log(`done: added ${existing.missing.join(', ')} to the build in ${fmtSecs(Date.now() - started)}`);
 }
 
 async function acquireLock(lockFile) {
@@ -648,15 +745,19 @@ async function main() {
   const defaultVariant = `${process.platform}-${process.arch}`;
   const suffix = `${opts.variant !== defaultVariant ? `-${opts.variant.replace(`${defaultVariant}-`, '')}` : ''}${opts.method === 'cmake' ? '-cmake' : ''}`;
   const outDir = path.resolve(process.env.AI_SERVER_LLAMA_SERVER_DIR || path.join(repoRoot, '.cache', 'llama-server', `${nlc.tag}${suffix}`));
-  const want = { commit: nlc.commit, nlcVersion: nlc.nlcVersion, projectPatchesSha256: ownPatches.sha256, method: opts.method, variant: opts.variant, withBench: opts.withBench };
+  // --no-build only locates llama-server: a build that lacks llama-quantize still serves
+  const tools = wantedTools(opts).filter((tool) => !(opts.noBuild && tool === QUANTIZE_TOOL));
+  const want = { commit: nlc.commit, nlcVersion: nlc.nlcVersion, projectPatchesSha256: ownPatches.sha256, method: opts.method, variant: opts.variant, tools };
 
   const existing = !opts.force && finishedBuild(outDir, want);
-  if (existing) {
+  if (existing && existing.missing.length === 0) {
     log(`up to date: ${existing.info.method} build of llama.cpp ${existing.info.tag} in ${outDir}`);
     process.stdout.write(`${existing.exe}\n`);
     return;
   }
-  if (opts.noBuild) fail(`no finished build in ${outDir} (run without --no-build to build it)`);
+  if (opts.noBuild) {
+    fail(existing ? `the build in ${outDir} lacks ${existing.missing.join(', ')} (run without --no-build to add it)` : `no finished build in ${outDir} (run without --no-build to build it)`);
+  }
 
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
   const release = await acquireLock(`${outDir}.lock`);
@@ -674,8 +775,29 @@ async function main() {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
   try {
     const again = !opts.force && finishedBuild(outDir, want);
-    if (again) {
+    if (again && again.missing.length === 0) {
       log(`built meanwhile by another process: ${outDir}`);
+      process.stdout.write(`${again.exe}\n`);
+      return;
+    }
+    const workDir = `${outDir}.work`;
+    const srcDir = path.join(workDir, 'src');
+    // Leftovers of interrupted runs (we hold the lock, so no other build is writing them)
+    const base = path.basename(outDir);
+    for (const f of fs.readdirSync(path.dirname(outDir))) {
+      if (f.startsWith(`${base}.tmp-`) || f.startsWith(`${base}.old-`)) rmrf(path.join(path.dirname(outDir), f));
+    }
+
+    // A prebuilt build that lacks only some tools gets them; the cmake method rebuilds (its build tree is gone)
+    if (again && again.info.method === 'prebuilt') {
+      completing = again.missing;
+      prepareSource(nlc, ownPatches, srcDir);
+      try {
+        await completeBuild({ nlc, srcDir, workDir, stageDir, outDir, existing: again, opts });
+      } finally {
+        rmrf(stageDir);
+      }
+      if (!opts.keepWork) rmrf(workDir);
       process.stdout.write(`${again.exe}\n`);
       return;
     }
@@ -692,21 +814,13 @@ async function main() {
     }
 
     const started = Date.now();
-    const workDir = `${outDir}.work`;
-    const srcDir = path.join(workDir, 'src');
     prepareSource(nlc, ownPatches, srcDir);
-
-    // Leftovers of interrupted runs (we hold the lock, so no other build is writing them)
-    const base = path.basename(outDir);
-    for (const f of fs.readdirSync(path.dirname(outDir))) {
-      if (f.startsWith(`${base}.tmp-`) || f.startsWith(`${base}.old-`)) rmrf(path.join(path.dirname(outDir), f));
-    }
     fs.mkdirSync(stageDir, { recursive: true });
     let details;
     try {
       if (method === 'prebuilt') {
         try {
-          details = await buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts });
+          details = await buildPrebuilt({ nlc, prebuilt, srcDir, workDir, stageDir, opts, exes: ['llama-server', ...wantedTools(opts)] });
         } catch (err) {
           if (opts.method !== 'auto' || !(err instanceof BuildError)) throw err;
           log(`prebuilt method failed: ${err.message.split('\n')[0].replace(/:$/, '')}; falling back to cmake`);
@@ -719,6 +833,7 @@ async function main() {
 
       const exe = path.join(stageDir, 'llama-server');
       const version = checkBinary(exe);
+      checkQuantizeTool(path.join(stageDir, QUANTIZE_TOOL));
       const info = {
         schema: BUILD_INFO_SCHEMA,
         method,
@@ -742,11 +857,7 @@ async function main() {
       };
       fs.writeFileSync(path.join(stageDir, BUILD_INFO), `${JSON.stringify(info, null, 2)}\n`);
 
-      // Swap into place: the final directory only ever holds a complete build
-      const old = `${outDir}.old-${process.pid}`;
-      if (fs.existsSync(outDir)) fs.renameSync(outDir, old);
-      fs.renameSync(stageDir, outDir);
-      rmrf(old);
+      install(stageDir, outDir);
       if (!opts.keepWork) rmrf(workDir);
       log(`done: ${method} build in ${fmtSecs(Date.now() - started)} (${version}); binary ${(info.binaryBytes / 1e6).toFixed(1)} MB`);
       process.stdout.write(`${path.join(outDir, 'llama-server')}\n`);
@@ -758,12 +869,20 @@ async function main() {
   }
 }
 
+/** The tools being added to a finished build (whose llama-server stays usable if that fails). */
+let completing;
+
 const optional = process.argv.includes('--optional');
 if (optional && process.env.AI_SERVER_SKIP_LLAMA_SERVER_BUILD === '1') {
   log('skipped (AI_SERVER_SKIP_LLAMA_SERVER_BUILD=1): the server will use its in-process engine');
 } else {
   main().catch((err) => {
     log(`error: ${err instanceof BuildError ? err.message : err?.stack ?? err}`);
+    if (optional && completing) {
+      const quantize = completing.includes(QUANTIZE_TOOL) ? ' (local quantization is unavailable until `node scripts/build-llama-server.mjs` succeeds)' : '';
+      log(`${completing.join(', ')} could not be added to the build; llama-server is unchanged${quantize}.`);
+      process.exit(0);
+    }
     if (optional) {
       log('llama-server was not built; the server will use its in-process engine (slower). Build it later with `node scripts/build-llama-server.mjs`.');
       process.exit(0);

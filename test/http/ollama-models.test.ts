@@ -130,10 +130,10 @@ test("a corrupt, truncated or non-GGUF blob is refused with 400 and the reason; 
   assert.equal(generate.status, 200, "the server still serves");
 });
 
-test("create refuses quantize, adapters, a missing source, an unknown blob and an unknown base model", async () => {
+test("create refuses an unknown quantize type, adapters, a missing source, an unknown blob and an unknown base model", async () => {
   const digest = await sha256File(server.chatFile);
   const cases: Array<[Record<string, unknown>, number, RegExp]> = [
-    [{ model: "q", from: "chat", quantize: "q4_K_M" }, 400, /quantize is not supported/],
+    [{ model: "q", from: "chat", quantize: "q9_9" }, 400, /^unknown quantization type "q9_9"/],
     [{ model: "a", from: "chat", adapters: { "lora.gguf": digest } }, 400, /adapters are not supported/],
     [{ model: "n" }, 400, /neither 'from' or 'files' was specified/],
     [{ model: "b", files: { "model.gguf": `sha256:${"1".repeat(64)}` } }, 404, /blob sha256:1{64} not found/],

@@ -4,24 +4,36 @@ import { InvalidRequestError } from "../../domain/errors.js";
 import { normalizeModelName } from "../../domain/model-name.js";
 import { ENGINE_NAMES } from "../../engine/engine.js";
 import type { ModelRecord } from "../../domain/model.js";
+import type { QuantizeProgress } from "../../quantize/quantizer.js";
+import { clientSignal } from "../../server/abort.js";
 import { parseDigest } from "../../store/blob-store.js";
-import type { ModelStore } from "../../store/model-store.js";
+import type { CreateModelInput, ModelStore } from "../../store/model-store.js";
 import { respond } from "./ndjson.js";
 import { createSchema, parseBody, parseOptions, requestedModel, type CreateBody } from "./schemas.js";
 
 interface Status {
   status: string;
+  /** While quantizing: Ollama's placeholder digest, and the tensors written of all. */
+  digest?: string;
+  total?: number;
+  completed?: number;
 }
+
+/** The digest Ollama's quantization progress lines carry (there is no layer yet). */
+const QUANTIZING_DIGEST = "0000000000000000000";
 
 /**
  * POST /api/create: names a model made from an uploaded GGUF blob (`files`) or from an existing model (`from`),
  * with an optional template, system prompt, license and parameters. The work is done (and a bad GGUF refused with
  * 400, leaving the store unchanged) before the first status line, then the steps are reported.
+ *
+ * With `quantize` (an F16, BF16 or F32 source), the weights are quantized first, reported as they go (Ollama's
+ * `quantizing F16 model to Q4_K_M` lines, counting tensors); a quantization made before is reused. A client that goes
+ * away stops it. The uploaded source is then removed unless a model uses it (Ollama prunes such blobs too).
  */
 export async function createModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(createSchema, request.body);
   const name = normalizeModelName(requestedModel(body));
-  if (body.quantize) throw new InvalidRequestError("quantize is not supported: create from a GGUF file that is already quantized");
   if (body.adapters && Object.keys(body.adapters).length > 0) throw new InvalidRequestError("adapters are not supported");
   if (body.modelfile !== undefined) throw new InvalidRequestError('modelfile is no longer supported: send "from" or "files"');
   if (body.parameters) parseOptions(body.parameters);
@@ -29,27 +41,82 @@ export async function createModel(services: Services, request: FastifyRequest, r
   if (engine !== undefined && !ENGINE_NAMES.some((known) => known === engine)) {
     throw new InvalidRequestError(`parameters.engine: expected ${ENGINE_NAMES.map((known) => `"${known}"`).join(" or ")}, got ${JSON.stringify(engine)}`);
   }
-  return respond(reply, body.stream ?? true, createSteps(services.store, name, body), (all) => all[all.length - 1] ?? { status: "success" });
+  const steps = body.quantize ? quantizedCreateSteps(services, name, body, body.quantize, clientSignal(reply)) : createSteps(services.store, name, body);
+  return respond(reply, body.stream ?? true, steps, (all) => all[all.length - 1] ?? { status: "success" });
 }
 
 async function* createSteps(store: ModelStore, name: string, body: CreateBody): AsyncGenerator<Status> {
   const source = resolveSource(store, body);
-  const license = Array.isArray(body.license) ? body.license.join("\n") : body.license;
-  const template = body.template ?? source.base?.template;
-  const system = body.system ?? source.base?.system;
-  const licenseText = license ?? source.base?.license;
-  await store.create({
-    name,
-    modelDigest: source.digest,
-    parameters: { ...source.base?.parameters, ...body.parameters },
-    ...(template !== undefined && { template }),
-    ...(system !== undefined && { system }),
-    ...(licenseText !== undefined && { license: licenseText }),
-  });
+  await store.create(createInput(name, body, source, source.digest));
   if (!source.base) yield { status: "parsing GGUF" };
   yield { status: `using existing layer ${source.digest}` };
   yield { status: "writing manifest" };
   yield { status: "success" };
+}
+
+/**
+ * Quantizes the source, then creates the model from the result. Nothing is reported before the tool starts its first
+ * tensor, so a refusal (400), a missing tool or too little disk space is a plain HTTP error.
+ */
+async function* quantizedCreateSteps(services: Services, name: string, body: CreateBody, type: string, signal: AbortSignal): AsyncGenerator<Status> {
+  const { store, quantizer } = services;
+  const source = resolveSource(store, body);
+  const plan = await quantizer.plan(source.digest, type);
+  if (plan.refusal !== undefined) throw new InvalidRequestError(plan.refusal);
+  const status = `quantizing ${plan.sourceLevel} model to ${plan.type}`;
+  const run = withProgress((onProgress) => quantizer.quantize(source.digest, plan.type, { signal, onProgress }));
+  let step = await run.next();
+  if (!step.done && !source.base) yield { status: "parsing GGUF" };
+  for (; !step.done; step = await run.next()) yield { status, digest: QUANTIZING_DIGEST, total: step.value.total, completed: step.value.completed };
+  const result = step.value;
+  await store.create(createInput(name, body, source, result.digest));
+  if (result.digest !== source.digest && !store.references(source.digest) && !quantizer.busy(source.digest)) await store.blobs.remove(source.digest);
+  if (result.cached && !source.base) yield { status: "parsing GGUF" };
+  yield { status: `${result.cached ? "using existing" : "creating new"} layer ${result.digest}` };
+  yield { status: "writing manifest" };
+  yield { status: "success" };
+}
+
+/**
+ * Runs `work`, yielding its latest progress whenever it moved (a consumer that is slower than the tool sees only the
+ * latest), and returns its result.
+ */
+async function* withProgress<T>(work: (onProgress: (progress: QuantizeProgress) => void) => Promise<T>): AsyncGenerator<QuantizeProgress, T> {
+  let latest: QuantizeProgress | undefined;
+  let settled = false;
+  let wake: (() => void) | undefined;
+  const result = work((progress) => {
+    latest = progress;
+    wake?.();
+  });
+  result.then(
+    () => ((settled = true), wake?.()),
+    () => ((settled = true), wake?.()),
+  );
+  for (;;) {
+    if (latest) {
+      const progress = latest;
+      latest = undefined;
+      yield progress;
+    } else if (settled) return await result;
+    else await new Promise<void>((resolve) => (wake = resolve));
+  }
+}
+
+/** The new model: `modelDigest` (the source's weights, or their quantization), with what the request and base say. */
+function createInput(name: string, body: CreateBody, source: { base?: ModelRecord }, modelDigest: string): CreateModelInput {
+  const license = Array.isArray(body.license) ? body.license.join("\n") : body.license;
+  const template = body.template ?? source.base?.template;
+  const system = body.system ?? source.base?.system;
+  const licenseText = license ?? source.base?.license;
+  return {
+    name,
+    modelDigest,
+    parameters: { ...source.base?.parameters, ...body.parameters },
+    ...(template !== undefined && { template }),
+    ...(system !== undefined && { system }),
+    ...(licenseText !== undefined && { license: licenseText }),
+  };
 }
 
 /** The weights the new model uses: the one GGUF in `files`, else those of the model named by `from`. */

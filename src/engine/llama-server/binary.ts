@@ -31,6 +31,28 @@ export async function findLlamaServer(configured: string): Promise<string> {
   throw new Error("no llama-server binary: build it with `node scripts/build-llama-server.mjs` (about 2 minutes), or set AI_SERVER_LLAMA_SERVER");
 }
 
+/**
+ * llama.cpp's quantize tool: `configured` (AI_SERVER_LLAMA_QUANTIZE) when set, else the `llama-quantize` beside the
+ * llama-server that findLlamaServer finds (the build script makes both). Throws an Error that says plainly what is
+ * missing and how to get it.
+ */
+export async function findLlamaQuantize(configured: string, llamaServer: string): Promise<string> {
+  if (configured !== "") {
+    await access(configured, constants.X_OK).catch(() => {
+      throw new Error(`the quantize tool ${configured} (AI_SERVER_LLAMA_QUANTIZE) does not exist or is not executable`);
+    });
+    return configured;
+  }
+  const server = await findLlamaServer(llamaServer).catch(() => {
+    throw new Error("no llama-quantize binary: build it with `node scripts/build-llama-server.mjs`, or set AI_SERVER_LLAMA_QUANTIZE");
+  });
+  const beside = path.join(path.dirname(server), "llama-quantize");
+  await access(beside, constants.X_OK).catch(() => {
+    throw new Error(`there is no llama-quantize beside ${server}: \`node scripts/build-llama-server.mjs\` adds it to its build, or set AI_SERVER_LLAMA_QUANTIZE`);
+  });
+  return beside;
+}
+
 /** Runs `binary --version` (its shared libraries must load); returns the version line, or throws a plain Error. */
 export async function checkLlamaServer(binary: string): Promise<string> {
   try {
