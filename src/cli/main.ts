@@ -2,6 +2,12 @@ import { Command } from "commander";
 import { version } from "../version.js";
 import { clientFor } from "./client.js";
 import { createModel } from "./create.js";
+import { cancelJob, listJobs } from "./jobs.js";
+import { listRunning } from "./ps.js";
+import { pullCommand } from "./pull.js";
+import { runCommand } from "./run.js";
+import { showCommand } from "./show.js";
+import { stopModel } from "./stop.js";
 
 const program = new Command()
   .name("ai-server")
@@ -17,6 +23,7 @@ program
   .requiredOption("-f, --file <path>", "GGUF file")
   .option("--template <text>", "prompt template override ({{ .System }}, {{ .Prompt }})")
   .option("--system <text>", "default system prompt")
+  .option("-q, --quantize <type>", "quantize an F16, BF16 or F32 GGUF first, e.g. q4_K_M, q8_0 (llama.cpp's quantize tool)")
   .action(createModel);
 
 program
@@ -62,6 +69,48 @@ program
       await client.close();
     }
   });
+
+program
+  .command("pull")
+  .description("pull a model by name: hf.co/owner/repo[:quant], owner/repo[:quant], or an Ollama library name (llama3.2:1b)")
+  .argument("<name>")
+  .option("--exact", "refuse to use a GGUF quantization from another repo when the named repo has no GGUF file")
+  .action(pullCommand);
+
+const jobs = program
+  .command("jobs")
+  .description("list the server's background jobs (pulls): active ones and those finished in the last day")
+  .option("--all", "every job")
+  .option("--json", "print the jobs as JSON")
+  .action(listJobs);
+jobs.command("cancel").description("cancel a job (its partial downloads are removed)").argument("<id>").action(cancelJob);
+
+program
+  .command("run")
+  .description("chat with a model (pulled first when missing); with a prompt, answer it and exit")
+  .argument("<name>")
+  .argument("[prompt...]", "the prompt (stdin is read too when it is not a terminal)")
+  .option("--verbose", "show timings and token rates after each answer")
+  .option("--think", "ask the model to think first (its thinking shows dimmed)")
+  .option("--format <format>", 'answer format, e.g. "json"')
+  .option("--nowordwrap", "do not wrap words at the terminal's width")
+  .action(runCommand);
+
+program.command("ps").description("list the models loaded in the running server").action(listRunning);
+
+program
+  .command("show")
+  .description("show a model's details")
+  .argument("<name>")
+  .option("--modelfile", "print its Modelfile")
+  .option("--parameters", "print its parameters")
+  .option("--template", "print its template")
+  .option("--system", "print its system prompt")
+  .option("--license", "print its license")
+  .option("--verbose", "also print every GGUF header key")
+  .action(showCommand);
+
+program.command("stop").description("unload a running model").argument("<name>").action(stopModel);
 
 function formatBytes(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
