@@ -12,7 +12,13 @@ import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createHttpServer } from "./server/http.js";
 import { Metrics } from "./server/metrics.js";
-import { openModelStore } from "./store/open-store.js";
+import { dataPaths, openModelStore } from "./store/open-store.js";
+import { quantizerFor } from "./quantize/quantizer-for.js";
+import { Jobs } from "./jobs/jobs.js";
+import { JobStore } from "./jobs/job-store.js";
+import { Downloader } from "./pull/download/downloader.js";
+import type { PullPlan } from "./pull/pull-plan.js";
+import { pullWork } from "./pull/pull-work.js";
 import type { Services } from "./services.js";
 
 /** How long shutdown waits for in-flight requests before closing their sockets. */
@@ -54,10 +60,22 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const metrics = new Metrics(() =>
     scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
   );
-  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name };
+  const quantizer = quantizerFor(config, store, db);
+  const paths = dataPaths(config.home);
+  const downloader = new Downloader(paths.downloads, {
+    connections: config.pullConnections,
+    partSize: config.pullPartSize,
+    stallTimeoutMs: config.pullStallTimeoutMs,
+  });
+  const jobs = new Jobs<PullPlan>(new JobStore<PullPlan>(db), pullWork(config, scheduler, { store, downloader, quantizer }, paths.probes), {
+    maxRunning: config.maxDownloads,
+    log: (message) => notify({ level: "info", message }),
+  });
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs };
   const http = await createHttpServer(services);
   notify = (notice) => http.log[notice.level](notice.message);
   pending.forEach(notify);
+  jobs.resume(); // pulls a previous run left unfinished (even killed) go on where they stopped
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
@@ -67,8 +85,11 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       // connections open that never carry a request, and Node would wait for them until its headers timeout.
       const grace = setTimeout(() => http.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       grace.unref();
+      quantizer.close();
       await http.close();
       clearTimeout(grace);
+      await jobs.close(); // running pulls stop and stay resumable
+      await downloader.close();
       await preload.close();
       await scheduler.close();
       closeStore();

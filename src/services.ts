@@ -3,6 +3,9 @@ import type { ModelAliases } from "./scheduler/aliases.js";
 import type { Preloader } from "./scheduler/preload.js";
 import type { Scheduler } from "./scheduler/scheduler.js";
 import type { Metrics } from "./server/metrics.js";
+import type { Jobs } from "./jobs/jobs.js";
+import type { PullPlan } from "./pull/pull-plan.js";
+import type { Quantizer } from "./quantize/quantizer.js";
 import type { ModelStore } from "./store/model-store.js";
 
 /**
@@ -19,4 +22,8 @@ export interface Services {
   metrics: Metrics;
   /** The engine serving models: "llama-cpp" or "llama-server" (AI_SERVER_ENGINE, after any fallback). */
   engine: string;
+  /** Local quantization (`quantize` on /api/create) with llama.cpp's quantize tool. */
+  quantizer: Quantizer;
+  /** Background jobs: pulls that run whether or not a client watches, resumed after a restart. */
+  jobs: Jobs<PullPlan>;
 }

@@ -26,8 +26,8 @@ export interface ChoiceInput {
   tag: HubSource["tag"];
   /** The memory models may take (the scheduler's budget). */
   budget: Memory;
-  /** What a model of `size` bytes, one of these quantizations of the same weights, needs to load. */
-  needOf: (size: number) => Memory;
+  /** What a candidate needs to load; with `size`, what it would need with weights of that size (a quantization of it). */
+  needOf: (candidate: GgufCandidate, size?: number) => Memory;
 }
 
 /**
@@ -41,7 +41,7 @@ export interface ChoiceInput {
  */
 export function chooseFile(input: ChoiceInput): Choice {
   const ranked = [...input.candidates].sort((a, b) => bitsPerWeight(b.quantization) - bitsPerWeight(a.quantization) || b.size - a.size);
-  const judged = ranked.map((candidate) => ({ candidate, need: input.needOf(candidate.size), fits: fits(input.needOf(candidate.size), input.budget) }));
+  const judged = ranked.map((candidate) => ({ candidate, need: input.needOf(candidate), fits: fits(input.needOf(candidate), input.budget) }));
   const alternatives = judged.map(({ candidate, fits: ok }) => ({ ...(candidate.quantization && { quantization: candidate.quantization }), file: candidate.file, size: candidate.size, fits: ok }));
   const budget = describe(input.budget);
   const choose = (pick: (typeof judged)[number], reason: string, warnings: string[] = []): Choice => ({ candidate: pick.candidate, need: pick.need, reason, warnings, alternatives });
@@ -77,7 +77,7 @@ export function chooseFile(input: ChoiceInput): Choice {
   const source = isQuantizableType(wanted) ? judged.find((j) => isFloatType(j.candidate.quantization)) : undefined;
   if (source) {
     const size = Math.round((source.candidate.size * bitsPerWeight(wanted)) / bitsPerWeight(source.candidate.quantization));
-    const need = input.needOf(size);
+    const need = input.needOf(source.candidate, size);
     const reason = `${wanted} is not in the repository: downloading ${labelOf(source.candidate)} (${formatBytes(source.candidate.size)}) and quantizing it to ${wanted} here (about ${formatBytes(size)}, needs about ${describe(need)} to load)`;
     return { candidate: source.candidate, quantizeTo: wanted, need, reason, warnings: fits(need, input.budget) ? [] : [overBudget(wanted, need, budget)], alternatives };
   }

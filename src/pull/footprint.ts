@@ -27,11 +27,11 @@ export interface RemoteFile {
   localPath?: string;
 }
 
-const FIRST_READ = 2 << 20;
+const FIRST_READ = 512 << 10;
 const LONGEST_HEADER = 256 << 20;
 
 /**
- * Estimates a remote model without downloading it: each file's GGUF header is fetched with Range requests (2 MiB,
+ * Estimates a remote model without downloading it: each file's GGUF header is fetched with Range requests (512 KiB,
  * then as much as the header turns out to need), written at the start of a sparse file of the real size, and the
  * scheduler's own estimate runs on those files (it reads headers only). The files are removed after. A file with a
  * local copy is read from it, so that pulling what is already here fetches nothing.

@@ -3,7 +3,7 @@ import { SubstitutionRefusedError, UpstreamError, UpstreamNotFoundError } from "
 import type { PullChoice, PullRequest } from "../domain/job.js";
 import { describe, fits } from "../scheduler/memory.js";
 import { chooseFile } from "./choose.js";
-import { remoteFootprint, type FootprintEstimator, type RemoteFile } from "./footprint.js";
+import { remoteFootprint, type Footprint, type FootprintEstimator, type RemoteFile } from "./footprint.js";
 import { ggufCandidates, type GgufCandidate } from "./hub/gguf-candidates.js";
 import { HubClient, type HubFile, type HubSettings } from "./hub/hub-client.js";
 import { parsePullName, type HubSource, type RegistrySource } from "./pull-name.js";
@@ -101,10 +101,26 @@ async function planHubPull(
     );
   const reference = referenceCandidate(candidates, source);
   await hub.checkAccess(repo.id, repo.sha, reference.file, signal);
-  const measured = await remoteFootprint(await remote(reference), settings.estimate, settings.tempDir, signal);
-  const weightsPool = measured.need.vram > 0 ? "vram" : "ram";
-  const needOf = (size: number) => ({ ...measured.need, [weightsPool]: Math.max(0, measured.need[weightsPool] + size - reference.size) });
-  const choice = chooseFile({ repo: repo.id, candidates, tag: source.tag, budget: measured.budget, needOf });
+  // Quantizations of one model differ in their weights' bytes, not in their context and buffers: one header sizes
+  // them all, and the one chosen is then measured itself (and the choice made again if that changes it).
+  const measured = new Map<GgufCandidate, Footprint>();
+  const measure = async (candidate: GgufCandidate): Promise<Footprint> => {
+    const footprint = await remoteFootprint(await remote(candidate), settings.estimate, settings.tempDir, signal);
+    measured.set(candidate, footprint);
+    return footprint;
+  };
+  const { budget, need: referenceNeed } = await measure(reference);
+  const needOf = (candidate: GgufCandidate, size = candidate.size) => {
+    const exact = measured.get(candidate);
+    const [base, baseSize] = exact ? [exact.need, candidate.size] : [referenceNeed, reference.size];
+    const pool = base.vram > 0 ? "vram" : "ram";
+    return { ...base, [pool]: Math.max(0, base[pool] + size - baseSize) };
+  };
+  let choice = chooseFile({ repo: repo.id, candidates, tag: source.tag, budget, needOf });
+  for (let round = 0; round < 3 && !measured.has(choice.candidate); round++) {
+    await measure(choice.candidate);
+    choice = chooseFile({ repo: repo.id, candidates, tag: source.tag, budget, needOf });
+  }
   const chosen = choice.candidate;
   return {
     name,
@@ -122,7 +138,7 @@ async function planHubPull(
       size: chosen.size,
       reason: substitutedFrom ? `${choice.reason}; from ${repo.id}, a GGUF quantization of ${substitutedFrom}, which has no GGUF file` : choice.reason,
       alternatives: choice.alternatives,
-      budget: measured.budget,
+      budget,
       estimate: choice.need,
     },
     warnings: choice.warnings,

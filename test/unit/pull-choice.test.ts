@@ -24,7 +24,7 @@ const REPO = [
 
 /** Weights plus 10 MB of context and buffers; budget in MB. */
 function choose(files: HubFile[], tag: Parameters<typeof chooseFile>[0]["tag"], budgetMb: number) {
-  return chooseFile({ repo: "o/r", candidates: ggufCandidates(files), tag, budget: { ram: budgetMb * MB, vram: 0 }, needOf: (size) => ({ ram: size + 10 * MB, vram: 0 }) });
+  return chooseFile({ repo: "o/r", candidates: ggufCandidates(files), tag, budget: { ram: budgetMb * MB, vram: 0 }, needOf: (candidate, size = candidate.size) => ({ ram: size + 10 * MB, vram: 0 }) });
 }
 
 test("quantization labels are read from file names in every spelling", () => {
