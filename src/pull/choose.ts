@@ -48,7 +48,7 @@ export function chooseFile(input: ChoiceInput): Choice {
   const bestFit = (): (typeof judged)[number] => {
     const found = judged.find((j) => j.fits);
     if (found) return found;
-    const smallest = judged[judged.length - 1];
+    const smallest = [...judged].sort((a, b) => a.need.ram + a.need.vram - (b.need.ram + b.need.vram))[0];
     const example = smallest?.candidate.quantization ?? path.posix.basename(smallest?.candidate.file ?? "");
     throw new InsufficientMemoryError(
       `no GGUF file of "${input.repo}" fits the memory budget of ${budget}: the smallest, ${labelOf(smallest?.candidate)} (${formatBytes(smallest?.candidate.size ?? 0)}), ` +

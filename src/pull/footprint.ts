@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, open, rm, symlink } from "node:fs/promises";
 import path from "node:path";
-import { UpstreamError } from "../domain/errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AppError, UpstreamError } from "../domain/errors.js";
 import type { ModelMetadata } from "../domain/model.js";
 import { modelMetadataFrom } from "../gguf/model-metadata.js";
 import { GgufHeaderIncompleteError, readGguf } from "../gguf/read-gguf.js";
@@ -29,6 +30,7 @@ export interface RemoteFile {
 
 const FIRST_READ = 512 << 10;
 const LONGEST_HEADER = 256 << 20;
+const PREFIX_ATTEMPTS = 5;
 
 /**
  * Estimates a remote model without downloading it: each file's GGUF header is fetched with Range requests (512 KiB,
@@ -86,8 +88,24 @@ async function fetchHeader(file: RemoteFile, local: string, signal?: AbortSignal
   }
 }
 
-/** The first `bytes` bytes of a file (a Range request; from a server that ignores Range, the start of the body). */
+/**
+ * The first `bytes` bytes of a file (a Range request; from a server that ignores Range, the start of the body). A
+ * connection that breaks while the bytes arrive is tried again a few times (failed requests themselves are retried
+ * by upstreamFetch).
+ */
 async function fetchPrefix(file: RemoteFile, bytes: number, signal?: AbortSignal): Promise<Buffer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readPrefix(file, bytes, signal);
+    } catch (error) {
+      if (signal?.aborted || error instanceof AppError) throw error;
+      if (attempt >= PREFIX_ATTEMPTS) throw new UpstreamError(`${file.name}: the connection kept breaking while its header was read (${error instanceof Error ? error.message : String(error)})`);
+      await sleep(250 * attempt, undefined, signal ? { signal } : {});
+    }
+  }
+}
+
+async function readPrefix(file: RemoteFile, bytes: number, signal?: AbortSignal): Promise<Buffer> {
   const response = await upstreamFetch({ url: file.url, headers: { ...file.headers, range: `bytes=0-${bytes - 1}` }, ...(signal && { signal }) });
   const chunks: Buffer[] = [];
   let length = 0;

@@ -5,7 +5,7 @@ import { UpstreamError, type AppError } from "../domain/errors.js";
 export interface UpstreamRequest {
   url: string;
   method?: "GET" | "HEAD";
-  /** Sent to the URL's own origin only: dropped when a redirect leads to another origin (a CDN must not see a token). */
+  /** Credentials among them (Authorization, cookies) go to the URL's own origin only: a CDN a redirect leads to must not see a token. */
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** Told when a rate limit or a failure makes the request wait and try again. */
@@ -82,9 +82,14 @@ async function fetchFollowing(request: UpstreamRequest): Promise<Response> {
     if (!isRedirect(response.status) || location === null || request.followRedirects === false) return response;
     await response.body?.cancel();
     url = new URL(location, url).toString();
-    if (new URL(url).origin !== origin) headers = {};
+    if (new URL(url).origin !== origin) headers = withoutCredentials(headers);
   }
   throw new UpstreamError(`${request.url}: more than ${MAX_REDIRECTS} redirects`);
+}
+
+/** Headers fit for another origin: no Authorization, no cookies (Range and the like stay). */
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !["authorization", "cookie", "proxy-authorization"].includes(name.toLowerCase())));
 }
 
 function isRedirect(status: number): boolean {

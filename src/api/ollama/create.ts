@@ -20,7 +20,7 @@ interface Status {
 }
 
 /** The digest Ollama's quantization progress lines carry (there is no layer yet). */
-const QUANTIZING_DIGEST = "0000000000000000000";
+export const QUANTIZING_DIGEST = "0000000000000000000";
 
 /**
  * POST /api/create: names a model made from an uploaded GGUF blob (`files`) or from an existing model (`from`),

@@ -3,6 +3,7 @@ import { JobCancelledError, UpstreamError, type AppError } from "../../domain/er
 import type { Job } from "../../domain/job.js";
 import { clientSignal } from "../../server/abort.js";
 import type { Services } from "../../services.js";
+import { QUANTIZING_DIGEST } from "./create.js";
 import { jobUpdates, type JobUpdate } from "./job-events.js";
 import { toPullingLine, toWireChoice } from "./job-mapping.js";
 import { respond } from "./ndjson.js";
@@ -30,6 +31,7 @@ async function* pullLines(updates: AsyncIterable<JobUpdate>): AsyncGenerator<Lin
   const sent = new Map<number, number>();
   const statuses = new Set<string>();
   let quantized = -1;
+  let quantizing: string | undefined;
   for await (const { job, failure } of updates) {
     if (job.state === "failed") throw failure ?? errorOf(job);
     if (job.state === "cancelled") throw new JobCancelledError(`the pull of "${job.model}" was cancelled`);
@@ -44,9 +46,10 @@ async function* pullLines(updates: AsyncIterable<JobUpdate>): AsyncGenerator<Lin
       sent.set(index, file.completed);
       yield toPullingLine(file);
     }
-    if (job.quantize && job.quantize.completed !== quantized) {
-      quantized = job.quantize.completed;
-      yield { status: job.status.startsWith("quantizing") ? job.status : "quantizing", digest: "0", total: job.quantize.total, completed: job.quantize.completed };
+    if (job.status.startsWith("quantizing")) quantizing = job.status;
+    if (quantizing !== undefined && (job.quantize?.completed ?? 0) !== quantized) {
+      quantized = job.quantize?.completed ?? 0;
+      yield { status: quantizing, digest: QUANTIZING_DIGEST, total: job.quantize?.total ?? 0, completed: quantized };
     }
     for (const status of ["verifying sha256 digest", "writing manifest", "removing unused layers"]) {
       if (job.status === status && !statuses.has(status)) {
