@@ -38,6 +38,8 @@ export async function serveApp(config: Config, fill: (store: ModelStore) => Prom
 /** ai-server in a process of its own, as deployed, listening on 127.0.0.1:`port`, in a throw-away home. */
 export interface SpawnedApp {
   port: number;
+  /** The server's process id (for its memory and CPU time in /proc). */
+  pid: number;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function spawnApp(settings: Record<string, string>, fill: (store: M
     const server = await startServer(process.execPath, ["--import", "tsx", main, "serve"], port, { env, startMs: 60_000, stopMs: 15_000 });
     return {
       port,
+      pid: server.child.pid ?? 0,
       async close() {
         await server.stop();
         await removeHome();

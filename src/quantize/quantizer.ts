@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, rm, statfs } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type Database from "better-sqlite3";
@@ -10,6 +10,7 @@ import { modelMetadataFrom } from "../gguf/model-metadata.js";
 import { readGguf } from "../gguf/read-gguf.js";
 import { parseDigest } from "../store/blob-store.js";
 import type { Db } from "../store/database.js";
+import { freeBytes } from "../store/disk-space.js";
 import type { ModelStore } from "../store/model-store.js";
 import { runQuantizeTool, type QuantizeProgress } from "./run-tool.js";
 import { quantizationRefusal, quantizationType } from "./types.js";
@@ -163,8 +164,7 @@ export class Quantizer {
     const bits = quantizationType(plan.type)?.bitsPerWeight ?? 16;
     const result = (sourceBytes * (bits + 0.5)) / (SOURCE_BITS[plan.sourceLevel] ?? 16);
     const needed = Math.ceil(result) + SPACE_MARGIN_BYTES;
-    const stats = await statfs(tempDir);
-    const free = stats.bavail * stats.bsize;
+    const free = await freeBytes(tempDir);
     if (free < needed) {
       throw new InsufficientStorageError(
         `quantizing this ${formatBytes(sourceBytes)} ${plan.sourceLevel} model to ${plan.type} needs about ${formatBytes(needed)} of free disk space in ${tempDir}; ${formatBytes(free)} is free`,

@@ -1,15 +1,9 @@
-import { statfs } from "node:fs/promises";
 import { formatBytes } from "../../domain/byte-size.js";
 import { InsufficientStorageError } from "../../domain/errors.js";
+import { freeBytes } from "../../store/disk-space.js";
 
 /** Room kept free beyond the bytes still to download (the state file, file system overhead). */
 const MARGIN_BYTES = 1 << 20;
-
-/** Bytes the current user may still write on the file system that holds `dir`. */
-async function freeBytes(dir: string): Promise<number> {
-  const stats = await statfs(dir);
-  return stats.bavail * stats.bsize;
-}
 
 /** Throws InsufficientStorageError when `dir`'s file system cannot take `needed` more bytes (and a small margin). */
 export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
