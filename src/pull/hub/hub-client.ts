@@ -88,7 +88,7 @@ export class HubClient {
   /** Every file of the repository at `revision`, with sizes and hashes (the tree, all pages). */
   async files(repo: string, revision: string, signal?: AbortSignal): Promise<HubFile[]> {
     const files: HubFile[] = [];
-    let url: string | undefined = `${this.endpoint}/api/models/${repo}/tree/${revision}?recursive=true&expand=false`;
+    let url: string | undefined = `${this.endpoint}/api/models/${repo}/tree/${revision}?recursive=true`;
     while (url !== undefined) {
       const page: { value: unknown; response: Response } = await upstreamJson({ url, ...this.common(repo, signal) });
       for (const entry of parse(treeSchema, page.value, url)) {
