@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { generatorHash, writeRandomModel, type RandomModelOptions } from "../test/fixtures/models.js";
@@ -42,15 +42,25 @@ export function ensureTinyGguf(dir: string): Promise<BenchGguf> {
 }
 
 async function ensureModel(dir: string, shape: RandomModelOptions): Promise<BenchGguf> {
-  const file = path.join(dir, `pull-${shape.nEmbd}x${shape.nLayer}-ff${shape.nFf}-v${shape.vocabSize}-${shape.type}-s${shape.seed}-${await generatorHash()}.gguf`);
+  const generator = await generatorHash();
+  const file = path.join(dir, `pull-${shape.nEmbd}x${shape.nLayer}-ff${shape.nFf}-v${shape.vocabSize}-${shape.type}-s${shape.seed}-${generator}.gguf`);
   let generatedMs: number | undefined;
   if (!(await stat(file).catch(() => undefined))) {
     await mkdir(dir, { recursive: true });
+    await removeStale(dir, generator);
     const start = performance.now();
     await writeRandomModel(file, shape);
     generatedMs = performance.now() - start;
   }
   return { path: file, ...(await digestOf(file)), ...(generatedMs !== undefined && { generatedMs }) };
+}
+
+/** Removes this bench's files written by another version of the generator (multi-GB files would pile up). */
+async function removeStale(dir: string, generator: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const written = /^pull-\d+x\d+-.*-([0-9a-f]{10})\.gguf(?:\.sha256\.json)?$/.exec(name)?.[1];
+    if (written !== undefined && written !== generator) await rm(path.join(dir, name), { force: true });
+  }
 }
 
 /** The file's sha256, from `<file>.sha256.json` when that was written for this very file (size and mtime), else hashed and saved there. */

@@ -17,8 +17,11 @@ export interface ServerPull {
   finishMs: number;
   /** CPU time of the server process (all its threads, the hash worker's included) during the pull. */
   cpuMs: number;
-  /** The server's resident memory (VmRSS, bytes) just before the pull, its peak (sampled every 100 ms), and at `success`. */
-  rss: { before: number; peak: number; after: number };
+  /**
+   * The server's resident memory (VmRSS, bytes, sampled every 100 ms): just before the pull, its peak until half the
+   * bytes are downloaded (the buffers of every connection filled), its peak after that (to `success`), at `success`.
+   */
+  rss: { before: number; firstHalf: number; secondHalf: number; after: number };
 }
 
 const RSS_SAMPLE_MS = 100;
@@ -38,10 +41,22 @@ export async function timeServerPull(settings: Record<string, string>, warmup: s
     const rss = new RssSampler(app.pid);
     const cpuBefore = cpuMsOf(app.pid);
     const before = await rss.sample();
+    const start = performance.now();
     const timing = await pull(app.port, model, `sha256:${sha256}`);
     const after = await rss.sample();
     rss.stop();
-    return { ...timing, cpuMs: cpuMsOf(app.pid) - cpuBefore, rss: { before, peak: Math.max(rss.peak, after), after } };
+    const middle = start + timing.resolveMs + timing.bytesMs / 2;
+    const peakOf = (samples: [number, number][]): number => Math.max(0, ...samples.map(([, bytes]) => bytes));
+    return {
+      ...timing,
+      cpuMs: cpuMsOf(app.pid) - cpuBefore,
+      rss: {
+        before,
+        firstHalf: peakOf(rss.samples.filter(([at]) => at < middle)),
+        secondHalf: peakOf(rss.samples.filter(([at]) => at >= middle)),
+        after,
+      },
+    };
   } finally {
     await app?.close();
     await rm(hfHome, { recursive: true, force: true });
@@ -78,9 +93,9 @@ async function pull(port: number, model: string, digest?: string): Promise<Omit<
   throw new Error(`POST /api/pull ${model}: the stream ended without "success"`);
 }
 
-/** VmRSS of a process every 100 ms, keeping the peak. */
+/** VmRSS of a process every 100 ms: [performance.now(), bytes] samples. */
 class RssSampler {
-  peak = 0;
+  readonly samples: [number, number][] = [];
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly pid: number) {
@@ -91,7 +106,7 @@ class RssSampler {
     const status = await readFile(`/proc/${this.pid}/status`, "utf8");
     const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN);
     const bytes = kb * 1024;
-    if (bytes > this.peak) this.peak = bytes;
+    this.samples.push([performance.now(), bytes]);
     return bytes;
   }
 

@@ -21,7 +21,7 @@ import type { Config } from "../src/config/schema.js";
 import { formatBytes, parseByteSize } from "../src/domain/byte-size.js";
 import { cacheDir } from "./model.js";
 import { ensureBenchGguf, ensureTinyGguf, type BenchGguf } from "./pull-files.js";
-import { timeCurl, type CurlRun } from "./pull-curl.js";
+import { referenceMissing, timeCurl, type CurlRun } from "./pull-curl.js";
 import { startPullInternet, type BenchRepoFile, type PullInternet } from "./pull-internet.js";
 import { pullReport, type PullResults } from "./pull-report.js";
 import { timeServerPull, type ServerPull } from "./pull-server.js";
@@ -58,6 +58,8 @@ export function pullBenchOptions(env: NodeJS.ProcessEnv, log: (message: string) 
 /** Runs the three measurements; returns the markdown report. Never fails on timing. */
 export async function pullBench(options: PullBenchOptions): Promise<string> {
   const { log, reps } = options;
+  const missing = await referenceMissing();
+  if (missing) return `## ai-server bench: pulling a model\n\nSkipped: ${missing}; the goals are set against curl (and it is verified with openssl).`;
   const config = loadConfig(process.env);
   const files = await generate(options);
   const internet = await startPullInternet([files.large, files.limited, files.tiny], options.internet);

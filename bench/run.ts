@@ -8,6 +8,12 @@
  * turn 1, for each engine beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF, and
  * (bench/speculative.ts) speculative decoding on/off for each engine on a scripted model pair.
  *
+ * First of all (bench/pull.ts), pulling a model from a fake Hugging Face Hub: throughput beside curl on a multi-GB
+ * GGUF, parallel parts beside one stream under a per-connection rate limit, the server's memory while it downloads.
+ * BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it (as does `node --import tsx bench/pull.ts`); BENCH_PULL_SIZE
+ * (default 2GiB), BENCH_PULL_LIMITED_SIZE (512MiB), BENCH_PULL_RATE (20MB a second per connection), BENCH_PULL_REPS (3),
+ * BENCH_PULL_INTERNET=inline (the fake Hub in the bench's process instead of its own).
+ *
  * Environment: BENCH_MODEL (134m, 1b or 8b), BENCH_STREAMS (e.g. 1,8,32), BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
  * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
@@ -20,6 +26,7 @@ import { enginesBench } from "./engines.js";
 import { HttpRunner } from "./http.js";
 import { cacheDir, ensureModel, modelShape, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
+import { pullBench, pullBenchOptions } from "./pull.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
 import { speculativeBench } from "./speculative.js";
@@ -37,6 +44,13 @@ const config = loadConfig(env, {
   keepAliveMs: "-1",
 });
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
+
+// Pulling a model (bench/pull.ts), before anything loads a model (BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it).
+if (env.BENCH_PULL !== "0") {
+  log("pull: ai-server's pull beside curl, from a fake Hugging Face Hub…");
+  console.log(await pullBench(pullBenchOptions(env, log)));
+}
+if (env.BENCH_PULL_ONLY === "1") process.exit(0);
 
 const shape = modelShape(env);
 const model = await ensureModel(cacheDir(env), shape);
