@@ -39,6 +39,8 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv | tee "$results/gpu.csv"
 
 export BENCH_MODEL=${BENCH_MODEL:-1b} BENCH_STREAMS=${BENCH_STREAMS:-1,8,32} BENCH_SPECULATIVE=${BENCH_SPECULATIVE:-0}
+# Pulling is a CPU and disk matter, measured on the CPU machines: not on lent GPU time.
+export BENCH_PULL=${BENCH_PULL:-0}
 export BENCH_REPS=${BENCH_REPS:-5} BENCH_SCHEDULING_REPS=${BENCH_SCHEDULING_REPS:-3}
 export AI_SERVER_BENCH_DIR=${AI_SERVER_BENCH_DIR:-/tmp/ai-server-bench}
 export AI_SERVER_LLAMA_SERVER=$ls_dir/llama-server BENCH_LLAMA_SERVER=$ls_dir/llama-server
