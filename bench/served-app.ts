@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,7 @@ import { buildApp, type App } from "../src/app.js";
 import type { Config } from "../src/config/schema.js";
 import type { ModelStore } from "../src/store/model-store.js";
 import { openModelStore } from "../src/store/open-store.js";
+import { freePort } from "../test/helpers/free-port.js";
 
 /** The real app listening on 127.0.0.1:`port`, in a throw-away home that `close` removes. */
 export interface ServedApp {
@@ -129,14 +130,4 @@ export function healthStatus(port: number): Promise<number> {
   });
 }
 
-/** A TCP port free on 127.0.0.1 now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
+export { freePort };

@@ -1,8 +1,8 @@
 /** Background jobs (pulls): what the job API, `/api/pull` and the CLI show of them. */
 
-export type JobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 
-export const JOB_STATES: readonly JobState[] = ["queued", "running", "succeeded", "failed", "cancelled"];
+export type JobState = (typeof JOB_STATES)[number];
 
 export function isFinal(state: JobState): boolean {
   return state === "succeeded" || state === "failed" || state === "cancelled";

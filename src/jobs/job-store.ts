@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { z } from "zod";
-import type { Job, JobState } from "../domain/job.js";
+import { JOB_STATES, type Job } from "../domain/job.js";
 import type { Db } from "../store/database.js";
 
 /** A job as stored: what it asked, what it resolved to, how far it got. */
@@ -13,7 +13,7 @@ const rowSchema = z.object({
   id: z.string(),
   type: z.literal("pull"),
   model: z.string(),
-  state: z.enum(["queued", "running", "succeeded", "failed", "cancelled"]),
+  state: z.enum(JOB_STATES),
   request: z.string(),
   plan: z.string().nullable(),
   progress: z.string(),
@@ -103,7 +103,7 @@ function fromRow<Plan>(value: unknown): StoredJob<Plan> {
     id: row.id,
     type: row.type,
     model: row.model,
-    state: row.state as JobState,
+    state: row.state,
     status: progress.status ?? "",
     createdAt: new Date(row.created_at),
     ...(row.started_at !== null && { startedAt: new Date(row.started_at) }),

@@ -1,11 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { link, rm } from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { DownloadVerificationError } from "../domain/errors.js";
 import type { JobFile } from "../domain/job.js";
 import type { JobProgress } from "../jobs/jobs.js";
+import type { Quantizer } from "../quantize/quantizer.js";
 import type { ModelStore } from "../store/model-store.js";
 import type { Downloader, DownloadRequest } from "./download/downloader.js";
 import { findInHubCache } from "./hub/hub-cache.js";
@@ -16,7 +15,7 @@ import type { PlannedFile, PullPlan } from "./pull-plan.js";
 export interface PullExecutor {
   store: ModelStore;
   downloader: Downloader;
-  quantizer: { quantize(sourceDigest: string, type: string, options?: { signal?: AbortSignal; onProgress?(p: { completed: number; total: number }): void }): Promise<{ digest: string; cached: boolean }> };
+  quantizer: Pick<Quantizer, "quantize">;
   hub: HubSettings;
   /** HF_HUB_CACHE (else $HF_HOME/hub): verified files found there are imported instead of downloaded. */
   hubCache: string;
@@ -124,11 +123,7 @@ async function importVerified(store: ModelStore, file: string, digest: string, o
     return;
   }
   try {
-    const hash = createHash("sha256");
-    await pipeline(counting(temp, onProgress), hash, { signal });
-    const actual = `sha256:${hash.digest("hex")}`;
-    if (actual !== digest) throw new DownloadVerificationError(`it hashes to ${actual}`);
-    await store.blobs.adopt(temp, digest);
+    await store.blobs.adoptHashed(temp, { expected: digest, signal, onProgress });
   } finally {
     await rm(temp, { force: true });
   }

@@ -8,12 +8,12 @@ import { parsePullName } from "./pull-name.js";
 import { planPull, type PullPlan } from "./pull-plan.js";
 
 /** Where the Hub is and how this server authenticates to it, from the settings. */
-export function hubSettingsOf(config: Config): PullExecutor["hub"] {
+function hubSettingsOf(config: Config): PullExecutor["hub"] {
   return { endpoint: config.hfEndpoint, token: config.hfToken, tokenPath: config.hfTokenPath, home: config.hfHome };
 }
 
 /** HF_HUB_CACHE, else $HF_HOME/hub. */
-export function hubCacheOf(config: Config): string {
+function hubCacheOf(config: Config): string {
   return config.hfHubCache !== "" ? config.hfHubCache : path.join(config.hfHome, "hub");
 }
 

@@ -19,7 +19,8 @@ export interface UpstreamRequest {
   followRedirects?: boolean;
 }
 
-const MAX_REDIRECTS = 10;
+/** Redirects followed for one request, at most. */
+export const MAX_REDIRECTS = 10;
 const MAX_ATTEMPTS = 5;
 const DEFAULT_RATE_LIMIT_WAIT_MS = 5000;
 const LONGEST_RATE_LIMIT_WAIT_MS = 10 * 60_000;
@@ -45,7 +46,7 @@ export async function upstreamFetch(request: UpstreamRequest): Promise<Response>
     if (response.ok || (request.followRedirects === false && isRedirect(response.status))) return response;
     const body = request.method === "HEAD" ? "" : await response.text().catch(() => "");
     if (response.status === 429) {
-      const waitMs = Math.min(retryDelayMs(response.headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS, LONGEST_RATE_LIMIT_WAIT_MS);
+      const waitMs = rateLimitWaitMs(response.headers);
       request.onNotice?.(`${hostOf(request.url)} is rate-limiting requests: waiting ${Math.ceil(waitMs / 1000)} s`);
       await sleep(waitMs, undefined, { signal: request.signal });
       attempt--; // a rate limit is not a failure; the wait is what it asks for
@@ -92,7 +93,8 @@ function withoutCredentials(headers: Record<string, string>): Record<string, str
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !["authorization", "cookie", "proxy-authorization"].includes(name.toLowerCase())));
 }
 
-function isRedirect(status: number): boolean {
+/** Whether an HTTP status is a redirect with a Location to follow. */
+export function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
 
@@ -101,6 +103,11 @@ async function backOff(request: UpstreamRequest, attempt: number, why: string): 
   const waitMs = 1000 * 2 ** (attempt - 1);
   request.onNotice?.(`${why}; trying again in ${waitMs / 1000} s`);
   await sleep(waitMs, undefined, { signal: request.signal });
+}
+
+/** How long to wait after a 429: what the answer asks (retryDelayMs), 5 s when it says nothing, 10 min at most. */
+export function rateLimitWaitMs(headers: Parameters<typeof retryDelayMs>[0]): number {
+  return Math.min(retryDelayMs(headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS, LONGEST_RATE_LIMIT_WAIT_MS);
 }
 
 /**

@@ -1,8 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import type Database from "better-sqlite3";
 import { formatBytes } from "../domain/byte-size.js";
 import { InsufficientStorageError, QuantizationError, RequestCancelledError, toAppError } from "../domain/errors.js";
@@ -145,8 +143,7 @@ export class Quantizer {
       await readGguf(output).catch((error: unknown) => {
         throw new QuantizationError(`the quantize tool wrote an invalid GGUF file: ${toAppError(error).message}`);
       });
-      const digest = await sha256Of(output, signal);
-      await store.blobs.adopt(output, digest);
+      const digest = await store.blobs.adoptHashed(output, { signal });
       this.statements.record.run(source, plan.type, digest, Date.now());
       return digest;
     } catch (error) {
@@ -230,12 +227,6 @@ class SharedRun {
       );
     });
   }
-}
-
-async function sha256Of(file: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(file), hash, { signal });
-  return `sha256:${hash.digest("hex")}`;
 }
 
 /** Removes what the tool wrote for processes that are gone (a crash or kill -9 mid-quantization). */

@@ -111,6 +111,24 @@ export class BlobStore {
     await rm(file, { force: true });
   }
 
+  /**
+   * Hashes a file on the store's file system (a quantization's output, a link to a file of the Hugging Face cache)
+   * and adopts it under that digest; with `expected`, only if it is that (DigestMismatchError otherwise, the file left
+   * where it is). Resolves to the digest.
+   */
+  async adoptHashed(file: string, options: { expected?: string; signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<string> {
+    const hash = createHash("sha256");
+    const source = createReadStream(file);
+    let bytes = 0;
+    if (options.onProgress) source.on("data", (chunk) => options.onProgress?.((bytes += chunk.length)));
+    await pipeline(source, hash, options.signal ? { signal: options.signal } : {});
+    const digest = `sha256:${hash.digest("hex")}`;
+    const want = options.expected === undefined ? undefined : parseDigest(options.expected);
+    if (want !== undefined && digest !== want) throw new DigestMismatchError(want, digest);
+    await this.adopt(file, digest);
+    return digest;
+  }
+
   async remove(digest: string): Promise<void> {
     await rm(this.pathOf(digest), { force: true });
   }

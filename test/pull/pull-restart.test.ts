@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PULL_REPOS } from "../fixtures/pull-fixtures.js";
 import { startFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
+import { freePort } from "../helpers/free-port.js";
 import { postJson } from "../helpers/start-server.js";
 import { getJson, modelNames, waitFor } from "./pull-helpers.js";
 
@@ -58,16 +58,6 @@ async function serve(): Promise<Served> {
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitFor("the server to answer", async () => (await fetch(`${baseUrl}/api/version`).catch(() => undefined))?.ok === true, 60_000);
   return { baseUrl, child };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
 }
 
 test("a server killed mid-download lists the job after a restart and finishes it from where it stopped", async () => {

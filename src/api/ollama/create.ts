@@ -3,6 +3,7 @@ import type { Services } from "../../services.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { normalizeModelName } from "../../domain/model-name.js";
 import { ENGINE_NAMES } from "../../engine/engine.js";
+import { EventStream } from "../../engine/event-stream.js";
 import type { ModelRecord } from "../../domain/model.js";
 import type { QuantizeProgress } from "../../quantize/quantizer.js";
 import { clientSignal } from "../../server/abort.js";
@@ -64,43 +65,25 @@ async function* quantizedCreateSteps(services: Services, name: string, body: Cre
   const plan = await quantizer.plan(source.digest, type);
   if (plan.refusal !== undefined) throw new InvalidRequestError(plan.refusal);
   const status = `quantizing ${plan.sourceLevel} model to ${plan.type}`;
-  const run = withProgress((onProgress) => quantizer.quantize(source.digest, plan.type, { signal, onProgress }));
-  let step = await run.next();
-  if (!step.done && !source.base) yield { status: "parsing GGUF" };
-  for (; !step.done; step = await run.next()) yield { status, digest: QUANTIZING_DIGEST, total: step.value.total, completed: step.value.completed };
-  const result = step.value;
+  const progress = new EventStream<QuantizeProgress>();
+  const running = quantizer.quantize(source.digest, plan.type, { signal, onProgress: (step) => progress.push(step) });
+  running.then(
+    () => progress.end(),
+    () => progress.end(),
+  );
+  let first = true;
+  for await (const step of progress) {
+    if (first && !source.base) yield { status: "parsing GGUF" };
+    first = false;
+    yield { status, digest: QUANTIZING_DIGEST, total: step.total, completed: step.completed };
+  }
+  const result = await running;
   await store.create(createInput(name, body, source, result.digest));
   if (result.digest !== source.digest && !store.references(source.digest) && !quantizer.busy(source.digest)) await store.blobs.remove(source.digest);
   if (result.cached && !source.base) yield { status: "parsing GGUF" };
   yield { status: `${result.cached ? "using existing" : "creating new"} layer ${result.digest}` };
   yield { status: "writing manifest" };
   yield { status: "success" };
-}
-
-/**
- * Runs `work`, yielding its latest progress whenever it moved (a consumer that is slower than the tool sees only the
- * latest), and returns its result.
- */
-async function* withProgress<T>(work: (onProgress: (progress: QuantizeProgress) => void) => Promise<T>): AsyncGenerator<QuantizeProgress, T> {
-  let latest: QuantizeProgress | undefined;
-  let settled = false;
-  let wake: (() => void) | undefined;
-  const result = work((progress) => {
-    latest = progress;
-    wake?.();
-  });
-  result.then(
-    () => ((settled = true), wake?.()),
-    () => ((settled = true), wake?.()),
-  );
-  for (;;) {
-    if (latest) {
-      const progress = latest;
-      latest = undefined;
-      yield progress;
-    } else if (settled) return await result;
-    else await new Promise<void>((resolve) => (wake = resolve));
-  }
 }
 
 /** The new model: `modelDigest` (the source's weights, or their quantization), with what the request and base say. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../../domain/errors.js";
+import { JOB_STATES } from "../../domain/job.js";
 
 /**
  * Wire schemas of every /api/* request body. They are as lenient as Ollama is where real clients differ:
@@ -170,7 +171,7 @@ export const jobListSchema = z.object({
     z
       .string()
       .transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(["queued", "running", "succeeded", "failed", "cancelled"]))),
+      .pipe(z.array(z.enum(JOB_STATES))),
   ),
 });
 

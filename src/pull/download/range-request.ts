@@ -1,14 +1,10 @@
 import type { Readable } from "node:stream";
 import { request as undiciRequest, type Dispatcher } from "undici";
 import { UpstreamAccessError, UpstreamError, UpstreamNotFoundError } from "../../domain/errors.js";
-import { retryDelayMs } from "../upstream-http.js";
+import { isRedirect, MAX_REDIRECTS, rateLimitWaitMs } from "../upstream-http.js";
 import { RangeNotSatisfiableError, RateLimitedError, RetryableError } from "./transfer-errors.js";
 
-const MAX_REDIRECTS = 10;
-const DEFAULT_RATE_LIMIT_WAIT_MS = 5000;
-const LONGEST_RATE_LIMIT_WAIT_MS = 10 * 60_000;
 const ERROR_TEXT_LIMIT = 300;
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** How one ranged GET is made. */
 export interface RangeRequestOptions {
@@ -56,7 +52,7 @@ export async function requestRange(options: RangeRequestOptions): Promise<RangeR
     const { statusCode, headers: answer, body } = response;
     const source = `${url.origin}${url.pathname}`;
     if (statusCode === 200 || statusCode === 206) return { statusCode, headers: answer, body, source };
-    if (REDIRECTS.has(statusCode)) {
+    if (isRedirect(statusCode)) {
       await body.dump().catch(() => undefined);
       const location = single(answer.location);
       if (location === undefined) throw new UpstreamError(`${source} answered ${statusCode} without a Location`);
@@ -79,10 +75,7 @@ async function failure(status: number, headers: RangeResponse["headers"], body: 
     const details = [single(headers["x-error-code"]), single(headers["x-error-message"]) ?? text].filter(Boolean).join(": ");
     return new UpstreamAccessError(`${source} refused access (HTTP ${status})${details ? `: ${details}` : ""}`);
   }
-  if (status === 429) {
-    const waitMs = Math.min(retryDelayMs(headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS, LONGEST_RATE_LIMIT_WAIT_MS);
-    return new RateLimitedError(waitMs, new URL(source).host);
-  }
+  if (status === 429) return new RateLimitedError(rateLimitWaitMs(headers), new URL(source).host);
   if (status === 416) {
     const total = contentRangeTotal(single(headers["content-range"]));
     if (total !== undefined && total !== options.size) return sizeChanged(source, options.size, total);

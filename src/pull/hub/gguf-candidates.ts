@@ -53,8 +53,3 @@ function isAuxiliary(filePath: string): boolean {
   const name = path.posix.basename(filePath).toLowerCase();
   return name.includes("mmproj") || name.includes("imatrix");
 }
-
-/** "a.gguf", "Q8_0/b-00001-of-00002.gguf" → how a list of candidates reads in a message. */
-export function describeCandidates(candidates: readonly GgufCandidate[]): string {
-  return candidates.map((c) => `${c.quantization ?? path.posix.basename(c.file)} (${c.file}${c.files.length > 1 ? `, ${c.files.length} parts` : ""})`).join(", ");
-}
