@@ -44,6 +44,32 @@ export interface SamplingOptions {
   repeatLastN?: number;
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /** Added to the logits of these token ids before sampling (-100 bans a token, 100 all but forces it). */
+  logitBias?: ReadonlyArray<readonly [tokenId: number, bias: number]>;
+}
+
+/**
+ * Which tools the model may or must call: `auto` (its choice; the default), `none` (answer in text, tools only
+ * described), `required` (at least one call), or `function` (a call of exactly this tool).
+ */
+export type ToolChoice = { type: "auto" } | { type: "none" } | { type: "required" } | { type: "function"; name: string };
+
+/** How hard a thinking model reasons before it answers. */
+export type ThinkingEffort = "low" | "medium" | "high" | "max";
+
+/**
+ * Reasoning before the answer, for models whose template thinks. Absent: the model's default. The reasoning is
+ * always reported apart from the answer (`thinking` events), never mixed into the text.
+ */
+export interface ThinkingRequest {
+  /** false turns thinking off where the template allows it. */
+  enabled: boolean;
+  effort?: ThinkingEffort;
+}
+
+/** Log-probabilities of each generated token, and of the `top` most likely tokens at each step (0–20). */
+export interface LogprobsRequest {
+  top: number;
 }
 
 /** Settings that change how the model is loaded (a different value means another loaded instance). */
@@ -55,8 +81,19 @@ export interface LoadOptions {
 export interface ChatRequest {
   messages: Message[];
   tools?: ToolDefinition[];
+  /** Absent = auto. */
+  toolChoice?: ToolChoice;
+  /** May one reply hold several calls? Absent = the model's default. */
+  parallelToolCalls?: boolean;
   format: OutputFormat;
   sampling: SamplingOptions;
+  thinking?: ThinkingRequest;
+  /** Absent = no log-probabilities. */
+  logprobs?: LogprobsRequest;
+  /** A conversation longer than the context: drop its oldest turns (after the system prompt) to fit. Default true; false fails with ContextOverflowError. */
+  truncate?: boolean;
+  /** A reply that reaches the context limit: keep generating by discarding the oldest context (default true), or stop there with `length`. */
+  shift?: boolean;
 }
 
 /** A plain completion: the prompt is either templated by the engine (as one user turn) or used as is (`raw`). */
@@ -74,4 +111,7 @@ export interface CompletionRequest {
   template?: string;
   format: OutputFormat;
   sampling: SamplingOptions;
+  /** Templated mode only. */
+  thinking?: ThinkingRequest;
+  logprobs?: LogprobsRequest;
 }

@@ -1,5 +1,5 @@
 import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
-import type { EmbedRequest, EmbedResult } from "../domain/embedding.js";
+import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../domain/embedding.js";
 import type { GenerationEvent } from "../domain/generation.js";
 
 /** The engines a model can be served by (a model's `engine` parameter; AI_SERVER_ENGINE picks the default). */
@@ -78,6 +78,15 @@ export interface LoadedModel {
   /** Continues a prompt (templated as one user turn unless `raw`); same contract as chat. */
   complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  /**
+   * Scores documents against a query. Only for models whose header declares rank pooling (a reranker); any other
+   * model fails with CapabilityError.
+   */
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult>;
+  /** The model's tokens for a text (its own tokenizer). */
+  tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]>;
+  /** Text of token ids; an id outside the vocabulary fails with InvalidRequestError. */
+  detokenize(tokens: readonly number[], signal: AbortSignal): Promise<string>;
   stats(): ModelStats;
   /** Frees every byte the model holds. Safe to call twice. */
   unload(): Promise<void>;

@@ -1,5 +1,5 @@
 import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
-import type { EmbedRequest, EmbedResult } from "../domain/embedding.js";
+import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../domain/embedding.js";
 import type { GenerationEvent } from "../domain/generation.js";
 import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine/engine.js";
 import type { RequestDeadline } from "./deadline.js";
@@ -47,10 +47,27 @@ export class LeasedModel implements ModelHandle {
     return this.guard(this.model.complete(request, AbortSignal.any([signal, this.deadline.signal])));
   }
 
-  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+  embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    return this.timed((s) => this.model.embed(request, s), signal);
+  }
+
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return this.timed((s) => this.model.rerank(request, s), signal);
+  }
+
+  tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]> {
+    return this.timed((s) => this.model.tokenize(request, s), signal);
+  }
+
+  detokenize(tokens: readonly number[], signal: AbortSignal): Promise<string> {
+    return this.timed((s) => this.model.detokenize(tokens, s), signal);
+  }
+
+  /** One call that is not a stream, stopped at the deadline like a stream. */
+  private async timed<T>(work: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
     this.deadline.phase = "generating";
     try {
-      const result = await this.model.embed(request, AbortSignal.any([signal, this.deadline.signal]));
+      const result = await work(AbortSignal.any([signal, this.deadline.signal]));
       if (this.deadline.timedOut) throw this.deadline.error();
       return result;
     } catch (error) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChatRequest, CompletionRequest, SamplingOptions, ToolCall } from "../../src/domain/chat.js";
-import type { EmbedRequest, EmbedResult } from "../../src/domain/embedding.js";
+import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../../src/domain/embedding.js";
 import { RequestCancelledError, type AppError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { Engine, LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../../src/engine/engine.js";
@@ -106,7 +106,20 @@ class FakeModel implements LoadedModel {
       const norm = Math.hypot(...vector);
       return vector.map((v) => v / norm);
     });
-    return { embeddings, promptTokens: request.inputs.reduce((n, input) => n + input.split(" ").length, 0) };
+    return { embeddings, promptTokens: request.inputs.reduce((n, input) => n + (typeof input === "string" ? input.split(" ").length : input.length), 0) };
+  }
+
+  async rerank(request: RerankRequest): Promise<RerankResult> {
+    return { scores: request.documents.map((d) => d.length), promptTokens: 0 };
+  }
+
+  /** One token per word, numbered by word length. */
+  async tokenize(request: TokenizeRequest): Promise<Token[]> {
+    return request.text.split(" ").map((piece) => ({ id: piece.length, piece }));
+  }
+
+  async detokenize(tokens: readonly number[]): Promise<string> {
+    return tokens.map((t) => "x".repeat(t)).join(" ");
   }
 
   stats(): ModelStats {

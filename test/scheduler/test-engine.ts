@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChatRequest, CompletionRequest } from "../../src/domain/chat.js";
-import type { EmbedRequest, EmbedResult } from "../../src/domain/embedding.js";
+import type { EmbedRequest, EmbedResult, RerankResult, Token } from "../../src/domain/embedding.js";
 import { RequestCancelledError, type AppError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { ModelRecord } from "../../src/domain/model.js";
@@ -91,6 +91,18 @@ class TestModel implements LoadedModel {
   async embed(_request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
     if (signal.aborted) throw new RequestCancelledError();
     return { embeddings: [], promptTokens: 0 };
+  }
+
+  async rerank(): Promise<RerankResult> {
+    return { scores: [], promptTokens: 0 };
+  }
+
+  async tokenize(): Promise<Token[]> {
+    return [];
+  }
+
+  async detokenize(): Promise<string> {
+    return "";
   }
 
   stats(): ModelStats {

@@ -21,8 +21,8 @@ import {
   toOutputFormat,
   toSampling,
   toToolDefinitions,
-  type Outcome,
 } from "../../src/api/ollama/mapping.js";
+import type { Outcome } from "../../src/inference/run-model.js";
 import { chatSchema, generateSchema, parseBody } from "../../src/api/ollama/schemas.js";
 import { modelRecord } from "../helpers/records.js";
 

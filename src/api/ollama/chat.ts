@@ -11,9 +11,10 @@ import {
   effectiveOptions,
   toChatRequest,
   type ChatChunk,
+  runSpec,
 } from "./mapping.js";
 import { respond } from "./ndjson.js";
-import { just, loadOrUnload, streamOnModel, runSpec, type RunEvent } from "./run-model.js";
+import { just, loadOrUnload, streamOnModel, type RunEvent } from "../../inference/run-model.js";
 import { chatSchema, parseBody, requestedModel } from "./schemas.js";
 
 /** POST /api/chat: answers a conversation; no messages only loads (or, with keep_alive 0, unloads) the model. */
@@ -43,6 +44,8 @@ async function* chatChunks(model: string, events: AsyncIterable<RunEvent>): Asyn
     switch (event.type) {
       case "text":
         if (event.text !== "") yield chatTextChunk(model, event.text, new Date());
+        break;
+      case "thinking":
         break;
       case "tool_call":
         yield chatToolCallChunk(model, event.call, toolCalls++, new Date());

@@ -1,7 +1,7 @@
 import type { ChatRequest, CompletionRequest, LoadOptions, Message, OutputFormat, SamplingOptions, ToolCall, ToolDefinition } from "../../domain/chat.js";
 import { parseDuration } from "../../domain/duration.js";
 import { CapabilityError, InternalError, InvalidRequestError } from "../../domain/errors.js";
-import type { FinishReason, Usage } from "../../domain/generation.js";
+import type { Outcome, RunSpec } from "../../inference/run-model.js";
 import type { Capability, ModelRecord } from "../../domain/model.js";
 import { canRenderPromptTemplate } from "../../engine/prompt-template.js";
 import { parseOptions, type ChatBody, type GenerateBody, type WireMessage, type WireOptions, type WireTool, type WireToolCall } from "./schemas.js";
@@ -33,6 +33,14 @@ export function toSampling(options: WireOptions): SamplingOptions {
     presencePenalty: options.presence_penalty,
     frequencyPenalty: options.frequency_penalty,
   });
+}
+
+/** The RunSpec of a request: `num_ctx` from its effective options, its `keep_alive`, its client signal. */
+export function runSpec(record: ModelRecord, options: WireOptions, keepAlive: string | number | undefined, signal: AbortSignal, startedNs: bigint): RunSpec {
+  const spec: RunSpec = { record, ...toLoadOptions(options), signal, startedNs };
+  const keepAliveMs = toKeepAliveMs(keepAlive);
+  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
+  return spec;
 }
 
 export function toLoadOptions(options: WireOptions): LoadOptions {
@@ -172,16 +180,6 @@ function wantsThinking(think: boolean | string | undefined): boolean {
 
 // ---------------------------------------------------------------- domain → wire
 
-/** How a generation ended, as the final chunk reports it. `usage` is absent for the load/unload forms. */
-export interface Outcome {
-  reason: FinishReason | "load" | "unload";
-  usage?: Usage;
-  /** Prompt + response token ids (generate only). */
-  context?: number[];
-  totalDurationNs: number;
-  loadDurationNs: number;
-}
-
 export interface WireMetrics {
   total_duration: number;
   load_duration: number;
@@ -223,7 +221,8 @@ export function metrics(outcome: Outcome): WireMetrics | Record<string, never> {
   return {
     total_duration: outcome.totalDurationNs,
     load_duration: outcome.loadDurationNs,
-    prompt_eval_count: outcome.usage.promptTokens,
+    // Ollama counts the prompt tokens it read, not those reused from the cache
+    prompt_eval_count: outcome.usage.promptTokens - (outcome.usage.cachedTokens ?? 0),
     prompt_eval_duration: outcome.usage.promptDurationNs,
     eval_count: outcome.usage.completionTokens,
     eval_duration: outcome.usage.evalDurationNs,

@@ -142,7 +142,7 @@ export class LlamaCppModel implements LoadedModel {
       let promptTokens = 0;
       for (const input of request.inputs) {
         if (signal.aborted) throw new RequestCancelledError();
-        let tokens = this.model.tokenize(input);
+        let tokens = typeof input === "string" ? this.model.tokenize(input) : (input as Token[]);
         // The embedding context adds BOS/EOS and needs the input strictly shorter than the context.
         const limit = this.spec.contextSize - 3;
         if (tokens.length > limit) {
@@ -159,6 +159,18 @@ export class LlamaCppModel implements LoadedModel {
       }
       return { embeddings, promptTokens };
     });
+  }
+
+  async rerank(): Promise<never> {
+    throw new InternalError("rerank: not yet served by this engine");
+  }
+
+  async detokenize(): Promise<never> {
+    throw new InternalError("detokenize: not yet served by this engine");
+  }
+
+  async tokenize(): Promise<never> {
+    throw new InternalError("tokenize: not yet served by this engine");
   }
 
   unload(): Promise<void> {

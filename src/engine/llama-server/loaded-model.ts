@@ -78,7 +78,7 @@ export class LlamaServerModel implements LoadedModel {
           ? renderPromptTemplate(request.template, { Prompt: request.prompt, ...(request.system !== undefined && { System: request.system }) })
           : await this.applyTemplate(promptMessages(request), abort);
       const context = request.context ?? [];
-      const tokens = await this.tokenize(this.client, text, context.length === 0, abort);
+      const tokens = await this.tokenIds(this.client, text, context.length === 0, abort);
       const prompt = [...context, ...tokens];
       return { route: "/completion", body: { prompt, return_tokens: true, ...sampling, ...format }, format: request.format, promptTokens: prompt };
     });
@@ -95,18 +95,30 @@ export class LlamaServerModel implements LoadedModel {
     const inputs: (string | number[])[] = [];
     let promptTokens = 0;
     for (const input of request.inputs) {
-      const tokens = await this.tokenize(server.client, input, true, signal);
+      const tokens = typeof input === "string" ? await this.tokenIds(server.client, input, true, signal) : [...input];
       if (tokens.length > this.spec.contextSize && !request.truncate) {
         throw new ContextOverflowError(`input of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
       }
       const kept = tokens.length > this.spec.contextSize ? tokens.slice(0, this.spec.contextSize) : undefined;
-      inputs.push(kept ?? input);
+      inputs.push(kept ?? (typeof input === "string" ? input : [...input]));
       promptTokens += kept?.length ?? tokens.length;
     }
     const answer = await server.client.post<{ data?: { index: number; embedding: number[] }[] }>("/v1/embeddings", { input: inputs, encoding_format: "float" }, signal);
     const data = [...(answer.data ?? [])].sort((a, b) => a.index - b.index);
     if (data.length !== inputs.length) throw new InternalError(`llama-server returned ${data.length} embeddings for ${inputs.length} inputs`);
     return { embeddings: data.map((d) => normalise(d.embedding, request.dimensions)), promptTokens };
+  }
+
+  async rerank(): Promise<never> {
+    throw new InternalError("rerank: not yet served by this engine");
+  }
+
+  async tokenize(): Promise<never> {
+    throw new InternalError("tokenize: not yet served by this engine");
+  }
+
+  async detokenize(): Promise<never> {
+    throw new InternalError("detokenize: not yet served by this engine");
   }
 
   unload(): Promise<void> {
@@ -134,7 +146,7 @@ export class LlamaServerModel implements LoadedModel {
   }
 
   /** Token ids of `text`, special tokens parsed; with the model's start tokens (BOS) when `addSpecial`. */
-  private async tokenize(client: ServerClient, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
+  private async tokenIds(client: ServerClient, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
     const { tokens } = await client.post<{ tokens: number[] }>("/tokenize", { content: text, add_special: addSpecial, parse_special: true }, signal);
     return tokens;
   }

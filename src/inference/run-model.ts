@@ -1,9 +1,12 @@
-import type { GenerationEvent } from "../../domain/generation.js";
-import type { ModelRecord } from "../../domain/model.js";
-import type { Lease, Scheduler } from "../../scheduler/scheduler.js";
-import type { Metrics } from "../../server/metrics.js";
-import { toKeepAliveMs, toLoadOptions, type Outcome } from "./mapping.js";
-import type { WireOptions } from "./schemas.js";
+import type { FinishReason, GenerationEvent, Usage } from "../domain/generation.js";
+import type { ModelRecord } from "../domain/model.js";
+import type { Lease, Scheduler } from "../scheduler/scheduler.js";
+import type { Metrics } from "../server/metrics.js";
+
+/**
+ * Running a request on a model, whatever protocol it came in: lease a slot from the scheduler, run the engine,
+ * time it, release. Every protocol adapter uses this; none reaches into another's folder.
+ */
 
 /** One request's claim on a model: which model, how it must be loaded, and the client's signal. */
 export interface RunSpec {
@@ -16,12 +19,14 @@ export interface RunSpec {
   startedNs: bigint;
 }
 
-/** The RunSpec of a request: `num_ctx` from its effective options, its `keep_alive`, its client signal. */
-export function runSpec(record: ModelRecord, options: WireOptions, keepAlive: string | number | undefined, signal: AbortSignal, startedNs: bigint): RunSpec {
-  const spec: RunSpec = { record, ...toLoadOptions(options), signal, startedNs };
-  const keepAliveMs = toKeepAliveMs(keepAlive);
-  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
-  return spec;
+/** How a generation ended, with its timing. `usage` is absent for the load/unload forms. */
+export interface Outcome {
+  reason: FinishReason | "load" | "unload";
+  usage?: Usage;
+  /** Prompt + response token ids (templated completions only). */
+  context?: number[];
+  totalDurationNs: number;
+  loadDurationNs: number;
 }
 
 /** An engine event, with the final `done` turned into a timed Outcome. */
