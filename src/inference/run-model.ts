@@ -2,6 +2,7 @@ import type { FinishReason, GenerationEvent, Usage } from "../domain/generation.
 import type { ModelRecord } from "../domain/model.js";
 import type { Lease, Scheduler } from "../scheduler/scheduler.js";
 import type { Metrics } from "../server/metrics.js";
+import { toKeepAliveMs, toLoadOptions, type ModelOptions } from "./model-options.js";
 
 /**
  * Running a request on a model, whatever protocol it came in: lease a slot from the scheduler, run the engine,
@@ -17,6 +18,14 @@ export interface RunSpec {
   signal: AbortSignal;
   /** process.hrtime.bigint() when the request arrived (for total_duration). */
   startedNs: bigint;
+}
+
+/** The RunSpec of a request: `num_ctx` from its effective options, its `keep_alive`, its client signal. */
+export function runSpec(record: ModelRecord, options: ModelOptions, keepAlive: string | number | undefined, signal: AbortSignal, startedNs: bigint): RunSpec {
+  const spec: RunSpec = { record, ...toLoadOptions(options), signal, startedNs };
+  const keepAliveMs = toKeepAliveMs(keepAlive);
+  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
+  return spec;
 }
 
 /** How a generation ended, with its timing. `usage` is absent for the load/unload forms. */

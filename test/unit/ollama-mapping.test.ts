@@ -9,20 +9,17 @@ import {
   checkCapabilities,
   collectChat,
   collectGenerate,
-  effectiveOptions,
   generateDoneChunk,
   generateNeeds,
   generateTextChunk,
   toChatRequest,
   toCompletionRequest,
-  toKeepAliveMs,
-  toLoadOptions,
   toMessages,
   toOutputFormat,
-  toSampling,
   toToolDefinitions,
 } from "../../src/api/ollama/mapping.js";
 import type { Outcome } from "../../src/inference/run-model.js";
+import { effectiveOptions, toKeepAliveMs, toLoadOptions, toSampling } from "../../src/inference/model-options.js";
 import { chatSchema, generateSchema, parseBody } from "../../src/api/ollama/schemas.js";
 import { modelRecord } from "../helpers/records.js";
 

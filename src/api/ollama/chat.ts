@@ -8,13 +8,12 @@ import {
   chatToolCallChunk,
   checkCapabilities,
   collectChat,
-  effectiveOptions,
   toChatRequest,
   type ChatChunk,
-  runSpec,
 } from "./mapping.js";
 import { respond } from "./ndjson.js";
-import { just, loadOrUnload, streamOnModel, type RunEvent } from "../../inference/run-model.js";
+import { just, loadOrUnload, streamOnModel, runSpec, type RunEvent } from "../../inference/run-model.js";
+import { effectiveOptions } from "../../inference/model-options.js";
 import { chatSchema, parseBody, requestedModel } from "./schemas.js";
 
 /** POST /api/chat: answers a conversation; no messages only loads (or, with keep_alive 0, unloads) the model. */

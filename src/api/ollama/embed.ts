@@ -2,8 +2,8 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Services } from "../../services.js";
 import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
 import { clientSignal } from "../../server/abort.js";
-import { effectiveOptions, runSpec } from "./mapping.js";
-import { onModel, since } from "../../inference/run-model.js";
+import { effectiveOptions } from "../../inference/model-options.js";
+import { onModel, runSpec, since } from "../../inference/run-model.js";
 import { embeddingsSchema, embedSchema, parseBody, requestedModel, type EmbeddingsBody } from "./schemas.js";
 
 /**

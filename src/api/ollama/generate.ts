@@ -4,16 +4,15 @@ import { clientSignal } from "../../server/abort.js";
 import {
   checkCapabilities,
   collectGenerate,
-  effectiveOptions,
   generateDoneChunk,
   generateNeeds,
   generateTextChunk,
   toCompletionRequest,
   type GenerateChunk,
-  runSpec,
 } from "./mapping.js";
 import { respond } from "./ndjson.js";
-import { just, loadOrUnload, streamOnModel, type RunEvent } from "../../inference/run-model.js";
+import { just, loadOrUnload, streamOnModel, runSpec, type RunEvent } from "../../inference/run-model.js";
+import { effectiveOptions } from "../../inference/model-options.js";
 import { generateSchema, parseBody, requestedModel } from "./schemas.js";
 
 /** POST /api/generate: a completion; an empty prompt only loads (or, with keep_alive 0, unloads) the model. */

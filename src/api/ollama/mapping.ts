@@ -1,61 +1,17 @@
-import type { ChatRequest, CompletionRequest, LoadOptions, Message, OutputFormat, SamplingOptions, ToolCall, ToolDefinition } from "../../domain/chat.js";
-import { parseDuration } from "../../domain/duration.js";
+import type { ChatRequest, CompletionRequest, Message, OutputFormat, ToolCall, ToolDefinition } from "../../domain/chat.js";
 import { CapabilityError, InternalError, InvalidRequestError } from "../../domain/errors.js";
-import type { Outcome, RunSpec } from "../../inference/run-model.js";
+import type { Outcome } from "../../inference/run-model.js";
+import { dropUndefined, toSampling } from "../../inference/model-options.js";
 import type { Capability, ModelRecord } from "../../domain/model.js";
 import { canRenderPromptTemplate } from "../../engine/prompt-template.js";
-import { parseOptions, type ChatBody, type GenerateBody, type WireMessage, type WireOptions, type WireTool, type WireToolCall } from "./schemas.js";
+import { type ChatBody, type GenerateBody, type WireMessage, type WireOptions, type WireTool, type WireToolCall } from "./schemas.js";
 
 /** Pure translations between Ollama's wire format and the domain, in both directions. */
 
 // ---------------------------------------------------------------- wire → domain
 
-/** The model's stored PARAMETERs are defaults; the request's `options` win key by key. */
-export function effectiveOptions(modelParameters: Record<string, unknown>, request: WireOptions | undefined): WireOptions {
-  const merged: Record<string, unknown> = { ...parseOptions(modelParameters) };
-  for (const [key, value] of Object.entries(request ?? {})) if (value !== undefined) merged[key] = value;
-  return merged;
-}
 
-export function toSampling(options: WireOptions): SamplingOptions {
-  const stop = typeof options.stop === "string" ? [options.stop] : options.stop;
-  return dropUndefined({
-    temperature: options.temperature,
-    topK: options.top_k,
-    topP: options.top_p,
-    minP: options.min_p,
-    // Ollama: seed -1 = random; num_predict -1 = unlimited, -2 = fill the context.
-    seed: options.seed !== undefined && options.seed >= 0 ? options.seed : undefined,
-    maxTokens: options.num_predict !== undefined && options.num_predict >= 0 ? options.num_predict : undefined,
-    stop: stop && stop.length > 0 ? stop : undefined,
-    repeatPenalty: options.repeat_penalty,
-    repeatLastN: options.repeat_last_n,
-    presencePenalty: options.presence_penalty,
-    frequencyPenalty: options.frequency_penalty,
-  });
-}
 
-/** The RunSpec of a request: `num_ctx` from its effective options, its `keep_alive`, its client signal. */
-export function runSpec(record: ModelRecord, options: WireOptions, keepAlive: string | number | undefined, signal: AbortSignal, startedNs: bigint): RunSpec {
-  const spec: RunSpec = { record, ...toLoadOptions(options), signal, startedNs };
-  const keepAliveMs = toKeepAliveMs(keepAlive);
-  if (keepAliveMs !== undefined) spec.keepAliveMs = keepAliveMs;
-  return spec;
-}
-
-export function toLoadOptions(options: WireOptions): LoadOptions {
-  return options.num_ctx !== undefined && options.num_ctx > 0 ? { contextSize: options.num_ctx } : {};
-}
-
-/** `keep_alive`: seconds or a duration string; negative = for ever (-1), 0 = unload when done. */
-export function toKeepAliveMs(value: string | number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseDuration(value);
-  } catch {
-    throw new InvalidRequestError(`keep_alive: invalid duration ${JSON.stringify(value)}`);
-  }
-}
 
 export function toOutputFormat(format: string | Record<string, unknown> | undefined): OutputFormat {
   if (format === undefined || format === "") return { type: "text" };
@@ -293,7 +249,3 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Removes keys whose value is undefined, so optional domain fields are absent rather than undefined. */
-function dropUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}

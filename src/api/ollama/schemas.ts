@@ -1,5 +1,12 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../../domain/errors.js";
+import { optionsSchema, type ModelOptions } from "../../inference/model-options.js";
+import { optional } from "../validation.js";
+
+export { parseBody } from "../validation.js";
+export { parseOptions } from "../../inference/model-options.js";
+/** Ollama's `options`: the model options of every API. */
+export type WireOptions = ModelOptions;
 import { JOB_STATES } from "../../domain/job.js";
 
 /**
@@ -8,34 +15,7 @@ import { JOB_STATES } from "../../domain/job.js";
  * wherever `model` is. A wrong type on a field we use is an InvalidRequestError naming the field.
  */
 
-/** An optional field; JSON `null` counts as absent. */
-function optional<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => (value === null ? undefined : value), schema.optional());
-}
-
 const stringOrList = z.union([z.string(), z.array(z.string())], { error: "expected a string or an array of strings" });
-/** Ollama truncates a fractional value sent for an integer option. */
-const integer = z.number().transform(Math.trunc);
-
-/**
- * Ollama's `options` (Modelfile PARAMETERs). Only the keys we use are checked; every other key (num_gpu, numa,
- * mirostat, f16_kv, …, which clients still send) is tolerated and ignored.
- */
-export const optionsSchema = z.object({
-  temperature: optional(z.number()),
-  top_k: optional(integer),
-  top_p: optional(z.number()),
-  min_p: optional(z.number()),
-  seed: optional(integer),
-  num_predict: optional(integer),
-  num_ctx: optional(integer),
-  stop: optional(stringOrList),
-  repeat_penalty: optional(z.number()),
-  repeat_last_n: optional(integer),
-  presence_penalty: optional(z.number()),
-  frequency_penalty: optional(z.number()),
-});
-export type WireOptions = z.output<typeof optionsSchema>;
 
 /** `model`, or its deprecated alias `name`. */
 const modelFields = { model: optional(z.string()), name: optional(z.string()) };
@@ -177,38 +157,9 @@ export const jobListSchema = z.object({
 
 export const jobIdSchema = z.object({ id: z.string().regex(/^[0-9a-f]{1,64}$/, "not a job id") });
 
-/**
- * Validates a parsed JSON body. Throws InvalidRequestError naming every offending field, e.g.
- * `options.temperature: Invalid input: expected number, received string`.
- */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  if (body === undefined || body === null || body === "") throw new InvalidRequestError("missing request body");
-  if (typeof body !== "object" || Array.isArray(body)) throw new InvalidRequestError("request body must be a JSON object");
-  const result = schema.safeParse(body);
-  if (!result.success) throw new InvalidRequestError(describeIssues(result.error.issues));
-  return result.data;
-}
-
-/** Validates stored or requested options alone (for model parameters). */
-export function parseOptions(options: unknown, field = "parameters"): WireOptions {
-  const result = optionsSchema.safeParse(options ?? {});
-  if (!result.success) throw new InvalidRequestError(describeIssues(result.error.issues, [field]));
-  return result.data;
-}
-
 /** The model a request names: `model`, else the deprecated `name`. */
 export function requestedModel(body: { model?: string | undefined; name?: string | undefined }): string {
   const model = body.model || body.name;
   if (!model) throw new InvalidRequestError("model is required");
   return model;
-}
-
-function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string {
-  return issues.map((issue) => `${fieldPath([...prefix, ...issue.path])}: ${issue.message}`).join("; ");
-}
-
-/** ["messages", 0, "role"] → "messages[0].role". */
-function fieldPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return "body";
-  return path.reduce<string>((out, key) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), "");
 }
