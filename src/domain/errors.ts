@@ -106,6 +106,8 @@ export class QueueFullError extends AppError {
   constructor(retryAfterSeconds: number) {
     super("server busy, please try again.  maximum pending requests exceeded");
     this.headers["retry-after"] = String(retryAfterSeconds);
+    // The OpenAI and Anthropic SDKs prefer this finer one when they retry.
+    this.headers["retry-after-ms"] = String(retryAfterSeconds * 1000);
   }
 }
 

@@ -18,11 +18,36 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): vo
 }
 
 export function errorBody(url: string, error: AppError): unknown {
-  if (url.startsWith("/v1/")) {
-    const type = error.status === 404 ? "not_found_error" : error.status < 500 ? "invalid_request_error" : "api_error";
-    return { error: { message: error.message, type, param: null, code: error.code } };
-  }
+  if (isOpenAiRoute(url)) return openaiErrorBody(error);
   return { error: error.message };
+}
+
+/** The routes that answer errors in OpenAI's shape: `/v1/*`, and `/rerank` (llama-server's and vLLM's alias). */
+export function isOpenAiRoute(url: string): boolean {
+  return url.startsWith("/v1/") || url === "/rerank" || url.startsWith("/rerank?");
+}
+
+/**
+ * OpenAI's error object. `type` follows the status as OpenAI's own API names it; `param` is the field an
+ * InvalidRequestError names at the start of its message (`messages[0].role: …`), else null; `code` is our stable code.
+ */
+export function openaiErrorBody(error: AppError): { error: { message: string; type: string; param: string | null; code: string } } {
+  return { error: { message: error.message, type: openaiErrorType(error.status), param: paramOf(error), code: error.code } };
+}
+
+function openaiErrorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status < 500) return "invalid_request_error";
+  return "api_error";
+}
+
+function paramOf(error: AppError): string | null {
+  if (!(error instanceof InvalidRequestError)) return null;
+  const field = /^([A-Za-z_][\w.[\]]*): /.exec(error.message);
+  return field?.[1] ?? null;
 }
 
 function fromFastify(error: unknown): AppError {

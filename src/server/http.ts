@@ -1,5 +1,5 @@
 import cors from "@fastify/cors";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { handleError, handleNotFound } from "./error-handler.js";
@@ -7,6 +7,19 @@ import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
 import { isAllowedOrigin } from "./origins.js";
 import { parseListenAddress } from "../config/load.js";
+
+/** Request headers a browser client may send: the API SDKs' own (OpenAI's, Anthropic's) besides the usual ones. */
+const CORS_HEADERS = ["Authorization", "Content-Type", "User-Agent", "Accept", "X-Requested-With", "OpenAI-Beta", "OpenAI-Organization",
+  "OpenAI-Project", "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access", "Idempotency-Key"];
+
+/**
+ * The preflight's allowed headers: the fixed list, plus every `x-stainless-*` header the request announces (the
+ * OpenAI and Anthropic SDKs add new ones from release to release: retry count, timeouts, runtime, helpers…).
+ */
+function allowedHeaders(request: FastifyRequest): string[] {
+  const announced = String(request.headers["access-control-request-headers"] ?? "").split(",").map((h) => h.trim());
+  return [...CORS_HEADERS, ...announced.filter((h) => /^x-stainless-[a-z0-9-]+$/i.test(h))];
+}
 
 /** Builds the Fastify instance: logging, CORS, error mapping, then the protocol adapters, in that order. */
 export async function createHttpServer(services: Services): Promise<FastifyInstance> {
@@ -28,13 +41,16 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
       throw new ForbiddenOriginError(`origin "${origin}" is not allowed (add it to AI_SERVER_ORIGINS)`);
     }
   });
+  // Per request (a delegator), so that the allowed headers can follow what the preflight announces.
   await http.register(cors, {
-    origin: (origin, callback) => callback(null, origin === undefined || isAllowedOrigin(origin, config.origins)),
-    methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-    allowedHeaders: ["Authorization", "Content-Type", "User-Agent", "Accept", "X-Requested-With", "OpenAI-Beta",
-      "x-stainless-arch", "x-stainless-async", "x-stainless-lang", "x-stainless-os", "x-stainless-package-version",
-      "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
-      "x-stainless-helper-method", "x-stainless-poll-helper", "x-stainless-custom-poll-interval"],
+    delegator: async (request: FastifyRequest) => {
+      const origin = request.headers.origin;
+      return {
+        origin: origin === undefined || isAllowedOrigin(origin, config.origins),
+        methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+        allowedHeaders: allowedHeaders(request),
+      };
+    },
   });
   services.metrics.register(http);
   await http.register(ollamaRoutes(services));

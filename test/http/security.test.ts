@@ -27,6 +27,23 @@ test("a local page and a configured origin get CORS headers, including for the O
   }
 });
 
+test("a preflight may announce any x-stainless-* header (new SDK releases add some) and the SDKs' key headers, not arbitrary ones", async () => {
+  const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+    method: "OPTIONS",
+    headers: {
+      origin: "http://localhost:3000",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization,x-api-key,anthropic-version,x-stainless-read-timeout,x-stainless-some-future-header,x-evil",
+    },
+  });
+  assert.ok(response.status < 300);
+  const allowed = (response.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(/,\s*/);
+  for (const header of ["authorization", "x-api-key", "anthropic-version", "x-stainless-read-timeout", "x-stainless-some-future-header"]) {
+    assert.ok(allowed.includes(header), `${header} in ${allowed.join(",")}`);
+  }
+  assert.ok(!allowed.includes("x-evil"));
+});
+
 test("a page from another origin is refused with 403 before anything runs, even a 'simple' text/plain POST", async () => {
   const response = await fetch(`${server.baseUrl}/api/copy`, {
     method: "POST",
