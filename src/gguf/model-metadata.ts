@@ -29,6 +29,7 @@ export function modelMetadataFrom(file: GgufFile): ModelMetadata {
     // and constrains the call with a grammar.
     capabilities.push("tools");
     if (hasInfillTokens(file)) capabilities.push("insert");
+    if (typeof chatTemplate === "string" && isThinkingTemplate(chatTemplate)) capabilities.push("thinking");
   }
 
   const modelInfo: Record<string, unknown> = {};
@@ -51,6 +52,34 @@ export function modelMetadataFrom(file: GgufFile): ModelMetadata {
     capabilities,
     modelInfo,
   };
+}
+
+/**
+ * Marks of a chat template written for a model that reasons before it answers, each one that llama.cpp's chat parser
+ * or the template itself acts on:
+ * - the reasoning tags `<think>` (Qwen3, QwQ, DeepSeek-R1, GLM, MiniMax, Kimi K2 Thinking, Nemotron), `<seed:think>`
+ *   (Seed-OSS) and `[THINK]` (Magistral);
+ * - the switch `enable_thinking` (Qwen3, SmolLM3, GLM: the template writes an empty think block when it is false);
+ * - the reasoning of earlier turns as a message field: `reasoning_content` (llama.cpp's and vLLM's name), or
+ *   `message.thinking` / `message.reasoning` (gpt-oss and others).
+ * Only these exact spellings count: a template that merely says "think" or "reason" in its prose is not a thinking one.
+ * On the 70 templates in llama.cpp's models/templates this agrees with llama.cpp's own verdict (the chat parser's
+ * `supports_thinking`) on 63; it also counts Apertus and Solar Open (reasoning formats llama.cpp's parser does not
+ * find), and not Kimi K2 Instruct, LFM2 and Devstral (whose dedicated llama.cpp formats claim thinking though their
+ * templates show none).
+ */
+const THINKING_TEMPLATE_MARKS: readonly RegExp[] = [
+  /<think>/,
+  /<seed:think>/,
+  /\[THINK\]/,
+  /\benable_thinking\b/,
+  /\breasoning_content\b/,
+  /\bmessage(?:\.|\[\s*["'])(?:thinking|reasoning)\b/,
+];
+
+/** Whether a Jinja chat template is a thinking model's (see THINKING_TEMPLATE_MARKS): Ollama's `thinking` capability. */
+export function isThinkingTemplate(chatTemplate: string): boolean {
+  return THINKING_TEMPLATE_MARKS.some((mark) => mark.test(chatTemplate));
 }
 
 function hasInfillTokens(file: GgufFile): boolean {
