@@ -1,9 +1,9 @@
 /**
  * The out-of-process engine: a real llama.cpp llama-server (built by scripts/build-llama-server.mjs from the source
  * node-llama-cpp ships; about 2 minutes the first time, then reused) serving the scripted fixture models over a
- * UNIX socket, one thread each. Tool calls are not run on a real model: llama-server parses tool calls in llama.cpp's
- * own formats, and the scripted tool model speaks node-llama-cpp's; a scripted stand-in on a socket checks the wire
- * format both ways instead.
+ * UNIX socket, one thread each: loading, processes, errors and the app. A scripted stand-in on a socket checks the
+ * tool-call wire format both ways; tool calls on real models (Qwen-format fixtures), reasoning, log-probabilities,
+ * rerank, tokenize and the context limits are in llama-server-features.test.ts.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";

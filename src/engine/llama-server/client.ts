@@ -148,7 +148,7 @@ export class ServerClient {
 /** llama-server's error types → catalog errors. */
 export function fromServerError(error: ServerErrorResponse): AppError {
   const message = `llama-server: ${error.message}`;
-  if (error.type === "exceed_context_size_error" || /context size|exceeds the available context/i.test(error.message)) {
+  if (error.type === "exceed_context_size_error" || /context size|exceeds the available context|too large to process/i.test(error.message)) {
     return new ContextOverflowError(`input does not fit in the context window: ${error.message}`, { cause: error });
   }
   if (error.type === "invalid_request_error" || error.type === "not_supported_error" || error.status === 400 || error.status === 501) {

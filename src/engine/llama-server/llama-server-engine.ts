@@ -2,8 +2,8 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Engine, LoadedModel, LoadSpec, MemoryEstimate } from "../engine.js";
-import { readGguf } from "../../gguf/read-gguf.js";
-import { LlamaServerModel } from "./loaded-model.js";
+import { readGguf, type GgufFile } from "../../gguf/read-gguf.js";
+import { LlamaServerModel, type ModelHeader } from "./loaded-model.js";
 import { ProcessRegistry } from "./process-registry.js";
 import { ServerProcess } from "./server-process.js";
 
@@ -51,7 +51,7 @@ export class LlamaServerEngine implements Engine {
   }
 
   async load(spec: LoadSpec, signal?: AbortSignal): Promise<LoadedModel> {
-    await readGguf(spec.modelPath); // InvalidModelFileError before llama.cpp sees a hostile header
+    const header = modelHeader(await readGguf(spec.modelPath), spec.modelPath); // InvalidModelFileError before llama.cpp sees a hostile header
     if (spec.speculative?.type === "draft") await readGguf(spec.speculative.modelPath);
     const id = ++this.count;
     const dir = await this.directory();
@@ -67,7 +67,10 @@ export class LlamaServerEngine implements Engine {
         ...(this.registry && { registry: this.registry }),
       });
     const server = await start(`${id}.sock`, this.generationArgs(spec), signal);
-    return new LlamaServerModel(spec, server, () => start(`${id}-embed.sock`, this.embeddingArgs(spec)));
+    return new LlamaServerModel(spec, server, header, {
+      embedding: () => start(`${id}-embed.sock`, this.embeddingArgs(spec)),
+      rerank: () => start(`${id}-rerank.sock`, this.rerankArgs(spec)),
+    });
   }
 
   /** The in-process estimate when there is one (weights, KV cache × slots, buffers), else the weights' size; plus the prompt cache. */
@@ -104,10 +107,14 @@ export class LlamaServerEngine implements Engine {
    * and 8 concurrent streams decoded 10% slower (313 vs 353 tok/s, 10 rounds, 2 cores). Idle slots are not copied
    * into it at every new request (--no-cache-idle-slots): they keep their cells anyway (the KV is not unified), and
    * with many slots the copies churn through the small cache — with 32 slots a chat's turn 2 waited 54 ms for them
-   * on a GPU where plain llama-server (8 GiB cache) answered in 14 ms.
+   * on a GPU where plain llama-server (8 GiB cache) answered in 14 ms. `--context-shift`: a reply that reaches the
+   * end of the context goes on by discarding the oldest context (a request's `shift` false bounds its reply instead).
    */
   private generationArgs(spec: LoadSpec): string[] {
-    const args = [...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", String(PROMPT_CACHE_MIB), "--no-cache-idle-slots", "--jinja"];
+    const args = [
+      ...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", String(PROMPT_CACHE_MIB),
+      "--no-cache-idle-slots", "--jinja", "--context-shift",
+    ];
     const speculative = spec.speculative;
     const n = String(speculative?.maxTokens ?? DEFAULT_DRAFT_TOKENS);
     if (speculative?.type === "draft") {
@@ -128,6 +135,12 @@ export class LlamaServerEngine implements Engine {
     return [...this.common(spec), "--embeddings", "--pooling", "mean", "-c", n, "-b", n, "-ub", n, "-np", "1"];
   }
 
+  /** As for embeddings, with rank pooling: a (query, document) pair is scored in one batch. */
+  private rerankArgs(spec: LoadSpec): string[] {
+    const n = String(spec.contextSize);
+    return [...this.common(spec), "--reranking", "-c", n, "-b", n, "-ub", n, "-np", "1"];
+  }
+
   /**
    * `--poll-batch 0`: the threads that compute batches of several tokens (parallel streams, prompts, draft checks)
    * sleep between batches instead of spinning for a few milliseconds; the spinning took the cores from this
@@ -142,4 +155,20 @@ export class LlamaServerEngine implements Engine {
       ...(this.options.gpu === "off" ? ["-ngl", "0"] : []),
     ];
   }
+}
+
+/** llama.cpp's LLAMA_POOLING_TYPE_RANK. */
+const RANK_POOLING = 4;
+
+/** What requests need from a header: a name for messages, the vocabulary's size, whether it declares rank pooling. */
+function modelHeader(file: GgufFile, modelPath: string): ModelHeader {
+  const name = file.metadata.get("general.name");
+  const architecture = file.metadata.get("general.architecture");
+  const tokens = file.metadata.get("tokenizer.ggml.tokens");
+  const pooling = file.metadata.get(`${String(architecture)}.pooling_type`);
+  return {
+    name: typeof name === "string" && name !== "" ? name : path.basename(modelPath),
+    vocabSize: file.arrayLengths.get("tokenizer.ggml.tokens") ?? (Array.isArray(tokens) ? tokens.length : 0),
+    rankPooling: (typeof pooling === "number" || typeof pooling === "bigint") && Number(pooling) === RANK_POOLING,
+  };
 }

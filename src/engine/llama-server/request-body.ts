@@ -1,4 +1,5 @@
-import type { Message, OutputFormat, SamplingOptions, ToolDefinition } from "../../domain/chat.js";
+import type { LogprobsRequest, Message, OutputFormat, SamplingOptions, ThinkingRequest, ToolChoice, ToolDefinition } from "../../domain/chat.js";
+import { InvalidRequestError } from "../../domain/errors.js";
 
 /** A message as llama-server's OpenAI-compatible endpoints take it. */
 export type OaiMessage =
@@ -90,7 +91,55 @@ export function toSamplingBody(sampling: SamplingOptions, limit: number): Record
     ...(sampling.repeatLastN !== undefined && sampling.repeatLastN > 0 && { repeat_last_n: sampling.repeatLastN }),
     presence_penalty: sampling.presencePenalty ?? 0,
     frequency_penalty: sampling.frequencyPenalty ?? 0,
+    ...(sampling.logitBias !== undefined && sampling.logitBias.length > 0 && { logit_bias: sampling.logitBias.map(([id, bias]) => [id, bias]) }),
   };
+}
+
+/** The tools part of a chat body: which tools are sent, and how the model must use them. */
+export interface ToolsBody {
+  tools?: unknown[];
+  tool_choice?: "auto" | "none" | "required";
+  parallel_tool_calls?: boolean;
+}
+
+/**
+ * Domain tools and tool choice → llama-server's fields. llama-server takes `tool_choice` as a string only, so a named
+ * function is enforced by sending that tool alone with `required` (its grammar then allows only calls of it); a name
+ * that is not among the tools is refused. Without tools nothing is sent (a choice alone means nothing).
+ */
+export function toToolsBody(tools: readonly ToolDefinition[], choice: ToolChoice | undefined, parallel: boolean | undefined): ToolsBody {
+  if (choice?.type === "function" && !tools.some((tool) => tool.name === choice.name)) {
+    throw new InvalidRequestError(`tool_choice names the function "${choice.name}", which is not among the tools`);
+  }
+  if (tools.length === 0) return {};
+  const sent = choice?.type === "function" ? tools.filter((tool) => tool.name === choice.name) : tools;
+  return {
+    tools: toOaiTools(sent),
+    ...(choice !== undefined && { tool_choice: choice.type === "function" ? "required" : choice.type }),
+    ...(parallel !== undefined && { parallel_tool_calls: parallel }),
+  };
+}
+
+/**
+ * Thinking → the template's switches: off is `enable_thinking: false` (the template variable Qwen-style templates
+ * read) and `reasoning_effort: "none"` (what llama.cpp's own parser setup reads); on is `enable_thinking: true` and
+ * the effort, when one is asked. Absent: nothing, so the model's template decides.
+ */
+export function toThinkingBody(thinking: ThinkingRequest | undefined): Record<string, unknown> {
+  if (thinking === undefined) return {};
+  if (!thinking.enabled) return { chat_template_kwargs: { enable_thinking: false }, reasoning_effort: "none" };
+  return { chat_template_kwargs: { enable_thinking: true }, ...(thinking.effort !== undefined && { reasoning_effort: thinking.effort }) };
+}
+
+/**
+ * Log-probabilities → llama-server's fields: `logprobs` + `top_logprobs` on /v1/chat/completions, `n_probs` on
+ * /completion and /infill. At least one candidate is always asked for, since llama-server reports none (not even the
+ * chosen token's) with zero; the extra one is dropped again when `top` is 0 (see toTokenLogprobs).
+ */
+export function toLogprobsBody(logprobs: LogprobsRequest | undefined, route: "chat" | "completion"): Record<string, unknown> {
+  if (logprobs === undefined) return {};
+  const n = Math.max(1, Math.floor(logprobs.top));
+  return route === "chat" ? { logprobs: true, top_logprobs: n } : { n_probs: n };
 }
 
 /**
