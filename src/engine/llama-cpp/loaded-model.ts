@@ -1,46 +1,64 @@
+import path from "node:path";
 import {
   LlamaChat,
   LlamaCompletion,
-  resolveChatWrapper,
+  type ChatModelFunctions,
   type ChatWrapper,
+  type LLamaChatGenerateResponseOptions,
   type Llama,
+  type LlamaChatResponseChunk,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
+  type LlamaRankingContext,
   type LlamaText,
   type Token,
+  type TokenBias,
   type TokenPredictor,
 } from "node-llama-cpp";
-import type { ChatRequest, CompletionRequest, OutputFormat } from "../../domain/chat.js";
-import type { EmbedRequest, EmbedResult } from "../../domain/embedding.js";
-import { ContextOverflowError, InternalError, RequestCancelledError } from "../../domain/errors.js";
+import type { ChatRequest, CompletionRequest, LogprobsRequest, Message, OutputFormat } from "../../domain/chat.js";
+import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token as DomainToken, TokenizeRequest } from "../../domain/embedding.js";
+import { AppError, CapabilityError, ContextOverflowError, InternalError, InvalidRequestError, ModelLoadError, RequestCancelledError } from "../../domain/errors.js";
 import type { FinishReason, GenerationEvent } from "../../domain/generation.js";
 import type { LoadedModel, LoadSpec, ModelStats } from "../engine.js";
 import { EventStream } from "../event-stream.js";
 import { renderPromptTemplate } from "../prompt-template.js";
 import { validateStructuredOutput } from "../structured-output.js";
-import { toChatHistory, toFunctions } from "./chat-history.js";
+import { toChatHistory } from "./chat-history.js";
+import { callingAFunction, ChatWrappers, describingFunctions } from "./chat-wrappers.js";
 import { fromLlamaError } from "./errors.js";
-import { toLlamaSampling } from "./sampling.js";
+import { EvaluationTap } from "./evaluation-tap.js";
+import { LogprobsCollector } from "./logprobs.js";
+import { toLlamaSampling, toTokenBias, type LlamaSampling } from "./sampling.js";
+import { planTools, type ToolPlan } from "./tool-choice.js";
+import { Vocabulary } from "./vocabulary.js";
 import { disposeWithTimeout } from "./dispose.js";
 import { Mutex } from "./mutex.js";
 import type { BatchObserver } from "./batch-observer.js";
 
 type StopReason = "eogToken" | "stopGenerationTrigger" | "functionCalls" | "maxTokens" | "abort" | "customStopTrigger";
 
+/** llama.cpp's `<arch>.pooling_type` value of a reranker. */
+const RANK_POOLING = 4;
+/** Architectures whose rank head llama.cpp already turns into a probability (a softmax over its labels). */
+const NORMALISED_RANK_ARCHITECTURES = new Set(["qwen3", "qwen3vl"]);
+
 /**
  * One model loaded by node-llama-cpp: a context holding `spec.slots` sequences (served together in one batch by
- * node-llama-cpp) and, created on first use, an embedding context. The caller (the scheduler) never runs more than
- * `spec.slots` requests at once; each takes a free sequence, whose KV cache keeps its last prompt so a follow-up
- * that shares the prefix is not re-read.
+ * node-llama-cpp) and, created on first use, an embedding context and a ranking context. The caller (the scheduler)
+ * never runs more than `spec.slots` requests at once; each takes a free sequence, whose KV cache keeps its last prompt
+ * so a follow-up that shares the prefix is not re-read.
  */
 export class LlamaCppModel implements LoadedModel {
   private readonly freeSequences: LlamaContextSequence[];
-  private readonly chatWrapper: ChatWrapper;
+  private readonly wrappers: ChatWrappers;
+  private readonly vocabulary: Vocabulary;
   private embedding?: Promise<LlamaEmbeddingContext>;
+  private ranking?: Promise<LlamaRankingContext>;
   private readonly embedLock = new Mutex();
+  private readonly rankLock = new Mutex();
   private unloading?: Promise<void>;
 
   private readonly sequences: LlamaContextSequence[];
@@ -62,7 +80,8 @@ export class LlamaCppModel implements LoadedModel {
       context.getSequence(predictor ? { tokenPredictor: predictor() } : {}),
     );
     this.freeSequences = [...this.sequences];
-    this.chatWrapper = resolveChatWrapper(model);
+    this.wrappers = new ChatWrappers(model);
+    this.vocabulary = new Vocabulary(model);
   }
 
   stats(): ModelStats {
@@ -84,46 +103,65 @@ export class LlamaCppModel implements LoadedModel {
   }
 
   chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    return this.generate(signal, request.format, () => this.chatPromptTokens(request), async (sequence, hooks) => {
-      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
-      try {
-        const tools = request.tools ?? [];
-        const common = { ...hooks, ...toLlamaSampling(request.sampling, this.generationLimit()) };
-        const result =
-          tools.length > 0
-            ? await chat.generateResponse(toChatHistory(request.messages), { ...common, functions: toFunctions(tools) })
-            : await chat.generateResponse(toChatHistory(request.messages), { ...common, ...(await this.grammarFor(request.format)) });
-        const calls = (result.functionCalls ?? []).map((c) => ({ name: c.functionName, arguments: asObject(c.params) }));
-        // With tools, node-llama-cpp cannot also apply a format grammar, so the text is not held to the format.
-        return { text: result.response, stopReason: result.metadata.stopReason, calls, constrained: tools.length === 0 };
-      } finally {
-        chat.dispose({ disposeSequence: false });
-      }
-    });
+    return this.runChat(request, signal, false);
   }
 
   complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    const prompt = (): readonly Token[] =>
-      request.suffix !== undefined && request.suffix !== "" ? this.model.tokenize(request.prompt) : this.completionInput(request).tokens;
-    return this.generate(signal, request.format, prompt, async (sequence, hooks) => {
+    const infill = request.suffix !== undefined && request.suffix !== "";
+    const templated = !request.raw && request.template === undefined && !infill;
+    if (templated && request.thinking?.enabled === true) {
+      // Reasoning comes apart from the answer only in node-llama-cpp's chat: a templated prompt is one user turn.
+      if ((request.context ?? []).length > 0) {
+        return failed(
+          new InvalidRequestError("thinking with an earlier completion's context is not supported by the llama-cpp engine (AI_SERVER_ENGINE=llama-server serves it)"),
+        );
+      }
+      const messages: Message[] = [
+        ...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []),
+        { role: "user", content: request.prompt },
+      ];
+      const chat: ChatRequest = { messages, format: request.format, sampling: request.sampling, thinking: request.thinking };
+      return this.runChat(request.logprobs ? { ...chat, logprobs: request.logprobs } : chat, signal, true);
+    }
+    let input: { tokens: Token[]; stopTriggers: LlamaText[] } | undefined;
+    let tokenBias: TokenBias | undefined;
+    try {
+      input = infill ? undefined : this.completionInput(request);
+      tokenBias = toTokenBias(this.model, this.vocabulary, request.sampling.logitBias);
+    } catch (error) {
+      return failed(error);
+    }
+    const prompt = (): readonly Token[] => input?.tokens ?? this.model.tokenize(request.prompt);
+    return this.generate(signal, request, prompt, {}, async (sequence, output) => {
       const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
       try {
         const sampling = toLlamaSampling(request.sampling, this.generationLimit());
         const grammar = await this.grammarFor(request.format);
-        if (request.suffix !== undefined && request.suffix !== "") {
+        let shown: Token[] = [];
+        const hooks = {
+          signal: output.signal,
+          stopOnAbortSignal: true,
+          ...(tokenBias && { tokenBias }),
+          // LlamaCompletion calls onToken, then onTextChunk with the same tokens' text.
+          onToken: (tokens: Token[]) => void (shown = tokens),
+          onTextChunk: (text: string) => {
+            output.text(text, shown);
+            shown = [];
+          },
+        };
+        if (!input) {
           if (!completion.infillSupported) throw new InternalError("infill requested from a model without infill tokens");
-          const result = await completion.generateInfillCompletionWithMeta(request.prompt, request.suffix, { ...hooks, ...sampling, ...grammar });
+          const result = await completion.generateInfillCompletionWithMeta(request.prompt, request.suffix ?? "", { ...hooks, ...sampling, ...grammar });
           return { text: result.response, stopReason: result.metadata.stopReason, calls: [], constrained: true };
         }
-        const { tokens, stopTriggers } = this.completionInput(request);
-        const triggers = [...(sampling.customStopTriggers ?? []), ...stopTriggers];
-        const result = await completion.generateCompletionWithMeta(tokens, {
+        const triggers = [...(sampling.customStopTriggers ?? []), ...input.stopTriggers];
+        const result = await completion.generateCompletionWithMeta(input.tokens, {
           ...hooks,
           ...sampling,
           ...grammar,
           ...(triggers.length > 0 && { customStopTriggers: triggers }),
         });
-        return { text: result.response, stopReason: result.metadata.stopReason, calls: [], constrained: true, promptTokens: tokens, wantContext: !request.raw };
+        return { text: result.response, stopReason: result.metadata.stopReason, calls: [], constrained: true, promptTokens: input.tokens, wantContext: !request.raw };
       } finally {
         completion.dispose({ disposeSequence: false });
       }
@@ -132,6 +170,9 @@ export class LlamaCppModel implements LoadedModel {
 
   async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
     if (request.inputs.length === 0) return { embeddings: [], promptTokens: 0 };
+    const inputs = request.inputs.map((input, index) =>
+      typeof input === "string" ? this.model.tokenize(input) : this.vocabulary.check(input, `input ${index}`),
+    );
     this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.spec.contextSize, threads: this.spec.threads });
     const context = await this.embedding.catch((error: unknown) => {
       this.embedding = undefined;
@@ -140,14 +181,14 @@ export class LlamaCppModel implements LoadedModel {
     return this.embedLock.run(async () => {
       const embeddings: number[][] = [];
       let promptTokens = 0;
-      for (const input of request.inputs) {
+      for (const [index, input] of inputs.entries()) {
         if (signal.aborted) throw new RequestCancelledError();
-        let tokens = typeof input === "string" ? this.model.tokenize(input) : (input as Token[]);
+        let tokens = input;
         // The embedding context adds BOS/EOS and needs the input strictly shorter than the context.
         const limit = this.spec.contextSize - 3;
         if (tokens.length > limit) {
           if (!request.truncate) {
-            throw new ContextOverflowError(`input of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
+            throw new ContextOverflowError(`input ${index} of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
           }
           tokens = tokens.slice(0, limit);
         }
@@ -161,22 +202,56 @@ export class LlamaCppModel implements LoadedModel {
     });
   }
 
-  async rerank(): Promise<never> {
-    throw new InternalError("rerank: not yet served by this engine");
+  /**
+   * Scores each document by node-llama-cpp's ranking context (created on first use): the model's rank head over the
+   * query and the document, put together by the model's rerank template or, without one, as llama.cpp does
+   * (BOS query EOS SEP document EOS). node-llama-cpp returns sigmoid(score); the raw score is given back (for
+   * architectures whose head already ends in a softmax, llama.cpp's score is that probability, returned as is).
+   */
+  async rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    if (!this.declaresRankPooling()) throw new CapabilityError(this.name(), "reranking (its GGUF header declares no rank pooling)");
+    if (request.documents.length === 0) return { scores: [], promptTokens: 0 };
+    this.ranking ??= this.model.createRankingContext({ contextSize: this.spec.contextSize, threads: this.spec.threads });
+    const context = await this.ranking.catch((error: unknown) => {
+      this.ranking = undefined;
+      throw rankingRefusal(error);
+    });
+    const normalised = NORMALISED_RANK_ARCHITECTURES.has(String(this.model.fileInfo.metadata?.general?.architecture));
+    return this.rankLock.run(async () => {
+      const scores: number[] = [];
+      let promptTokens = 0;
+      for (const [index, document] of request.documents.entries()) {
+        if (signal.aborted) throw new RequestCancelledError();
+        const length = context.calculateInputLength(request.query, document);
+        if (length >= context.contextSize) {
+          throw new ContextOverflowError(`document ${index}: the query and the document take ${length} tokens, more than the context of ${context.contextSize} holds`);
+        }
+        promptTokens += length;
+        const probability = await context.rank(request.query, document).catch((error: unknown) => {
+          throw fromLlamaError(error, "generate");
+        });
+        scores.push(normalised ? probability : logit(probability));
+      }
+      return { scores, promptTokens };
+    });
   }
 
-  async detokenize(): Promise<never> {
-    throw new InternalError("detokenize: not yet served by this engine");
+  async tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<DomainToken[]> {
+    if (signal.aborted) throw new RequestCancelledError();
+    return this.vocabulary.tokenize(request);
   }
 
-  async tokenize(): Promise<never> {
-    throw new InternalError("tokenize: not yet served by this engine");
+  async detokenize(tokens: readonly number[], signal: AbortSignal): Promise<string> {
+    if (signal.aborted) throw new RequestCancelledError();
+    return this.vocabulary.detokenize(tokens);
   }
 
   unload(): Promise<void> {
     this.unloading ??= (async () => {
       const embedding = await this.embedding?.catch(() => undefined);
       if (embedding) await disposeWithTimeout(() => embedding.dispose(), "embedding context");
+      const ranking = await this.ranking?.catch(() => undefined);
+      if (ranking) await disposeWithTimeout(() => ranking.dispose(), "ranking context");
       await disposeWithTimeout(() => this.context.dispose(), "context");
       for (const extra of this.extras) await disposeWithTimeout(() => extra.dispose(), "draft model");
       await disposeWithTimeout(() => this.model.dispose(), "model");
@@ -184,9 +259,118 @@ export class LlamaCppModel implements LoadedModel {
     return this.unloading;
   }
 
+  /** A conversation through node-llama-cpp's LlamaChat; `wantContext` adds the prompt and reply tokens to `done`. */
+  private runChat(request: ChatRequest, signal: AbortSignal, wantContext: boolean): AsyncIterable<GenerationEvent> {
+    let plan: ChatPlan;
+    try {
+      plan = this.planChat(request);
+    } catch (error) {
+      return failed(error);
+    }
+    return this.generate(signal, request, plan.prompt, { stopAtContextEnd: request.shift === false }, async (sequence, output) => {
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: plan.wrapper, autoDisposeSequence: false });
+      try {
+        const common = {
+          signal: output.signal,
+          stopOnAbortSignal: true,
+          onResponseChunk: (chunk: LlamaChatResponseChunk) =>
+            chunk.type === "segment" && chunk.segmentType === "thought" ? output.thinking(chunk.text, chunk.tokens) : output.text(chunk.text, chunk.tokens),
+          ...plan.sampling,
+          ...(plan.tokenBias && { tokenBias: plan.tokenBias }),
+          ...(plan.thoughtBudget !== undefined && { budgets: { thoughtTokens: plan.thoughtBudget } }),
+          ...(plan.contextShift && { contextShift: plan.contextShift }),
+        };
+        const history = toChatHistory(request.messages);
+        const functions = plan.tools.callable;
+        const result = functions
+          ? await chat.generateResponse(history, {
+              ...common,
+              functions,
+              ...(plan.tools.maxCalls !== undefined && { maxParallelFunctionCalls: plan.tools.maxCalls }),
+            })
+          : await chat.generateResponse(history, { ...common, ...(await this.grammarFor(request.format)) });
+        const calls = (result.functionCalls ?? []).map((c) => ({ name: c.functionName, arguments: asObject(c.params) }));
+        // With tools, node-llama-cpp cannot also apply a format grammar, so the text is not held to the format.
+        return {
+          text: result.response,
+          stopReason: result.metadata.stopReason,
+          calls,
+          constrained: !functions,
+          ...(wantContext && { promptTokens: plan.prompt(), wantContext }),
+        };
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  /**
+   * Everything a chat request asks that can be checked before it runs, as node-llama-cpp options: the chat wrapper
+   * (thinking, tool choice), token bias, the thought budget, and the context limits. Throws for what cannot be served.
+   */
+  private planChat(request: ChatRequest): ChatPlan {
+    if (request.messages.some((m) => m.role === "user" && (m.images?.length ?? 0) > 0)) {
+      throw new InvalidRequestError("images are not supported by the llama-cpp engine");
+    }
+    const tools = planTools(request);
+    if (tools.force && request.thinking?.enabled === true) {
+      throw new InvalidRequestError("a required tool call with thinking on is not supported by the llama-cpp engine (AI_SERVER_ENGINE=llama-server serves it)");
+    }
+    let wrapper = this.wrappers.for(request.thinking);
+    if (tools.described) wrapper = describingFunctions(wrapper, tools.described);
+    if (tools.force) wrapper = callingAFunction(wrapper);
+    const tokenBias = toTokenBias(this.model, this.vocabulary, request.sampling.logitBias);
+    let tokens: Token[] | undefined;
+    const prompt = (): Token[] => (tokens ??= this.renderChat(wrapper, request, tools.callable));
+    const contextSize = this.context.contextSize;
+    const overflow = (length: number): ContextOverflowError =>
+      new ContextOverflowError(`the conversation takes ${length} tokens, more than the context of ${contextSize} holds (truncation is off)`);
+    if (request.truncate === false && prompt().length + 1 >= contextSize) throw overflow(prompt().length);
+    return {
+      wrapper,
+      tools,
+      prompt,
+      sampling: toLlamaSampling(request.sampling, this.generationLimit()),
+      ...(tokenBias && { tokenBias }),
+      ...(request.thinking?.enabled === false && { thoughtBudget: 0 }),
+      // Neither truncated nor shifted, the history never has to be cut: if node-llama-cpp still needs to (tokens it
+      // adds while generating), that is an overflow, not something to do silently.
+      ...(request.truncate === false &&
+        request.shift === false && {
+          contextShift: {
+            strategy: () => {
+              throw overflow(prompt().length);
+            },
+          },
+        }),
+    };
+  }
+
+  /** The conversation as the chat wrapper renders it for the model, with the functions it may call documented. */
+  private renderChat(wrapper: ChatWrapper, request: ChatRequest, functions: ChatModelFunctions | undefined): Token[] {
+    const state = wrapper.generateContextState({
+      chatHistory: [...toChatHistory(request.messages), { type: "model", response: [] }],
+      ...(functions && { availableFunctions: functions }),
+    });
+    return state.contextText.tokenize(this.model.tokenizer);
+  }
+
   /** Tokens generated at most per request: what the context can hold. */
   private generationLimit(): number {
     return this.spec.contextSize;
+  }
+
+  /** Whether the GGUF header declares rank pooling (`<architecture>.pooling_type` = rank), as llama.cpp reads it. */
+  private declaresRankPooling(): boolean {
+    const metadata = this.model.fileInfo.metadata as unknown as Record<string, unknown> | undefined;
+    const architecture = String(this.model.fileInfo.metadata?.general?.architecture ?? "");
+    const section = metadata?.[architecture];
+    return typeof section === "object" && section !== null && (section as { pooling_type?: unknown }).pooling_type === RANK_POOLING;
+  }
+
+  /** The model's name for messages: its GGUF name, else its file's. */
+  private name(): string {
+    return this.model.fileInfo.metadata?.general?.name ?? path.basename(this.spec.modelPath);
   }
 
   private async grammarFor(format: OutputFormat): Promise<{ grammar?: LlamaGrammar }> {
@@ -201,19 +385,19 @@ export class LlamaCppModel implements LoadedModel {
 
   /** The prompt as tokens: raw, rendered with a template override, or rendered by the model's chat template. */
   private completionInput(request: CompletionRequest): { tokens: Token[]; stopTriggers: LlamaText[] } {
-    const context = request.context ?? [];
+    const context = this.vocabulary.check(request.context ?? [], "context");
     if (request.raw) return { tokens: this.model.tokenize(request.prompt, true), stopTriggers: [] };
     if (request.template !== undefined) {
       const text = renderPromptTemplate(request.template, { Prompt: request.prompt, ...(request.system !== undefined && { System: request.system }) });
-      return { tokens: [...context, ...this.model.tokenize(text, true)] as Token[], stopTriggers: [] };
+      return { tokens: [...context, ...this.model.tokenize(text, true)], stopTriggers: [] };
     }
-    const state = this.chatWrapper.generateContextState({
+    const state = this.wrappers.for(request.thinking).generateContextState({
       chatHistory: toChatHistory([
         ...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []),
         { role: "user", content: request.prompt },
       ]),
     });
-    return { tokens: [...context, ...state.contextText.tokenize(this.model.tokenizer)] as Token[], stopTriggers: state.stopGenerationTriggers };
+    return { tokens: [...context, ...state.contextText.tokenize(this.model.tokenizer)], stopTriggers: state.stopGenerationTriggers };
   }
 
   /**
@@ -242,25 +426,18 @@ export class LlamaCppModel implements LoadedModel {
     return this.freeSequences.splice(best, 1)[0];
   }
 
-  /** The conversation as the chat wrapper renders it for the model (without tools' documentation when there are none). */
-  private chatPromptTokens(request: ChatRequest): Token[] {
-    const tools = request.tools ?? [];
-    const state = this.chatWrapper.generateContextState({
-      chatHistory: toChatHistory(request.messages),
-      ...(tools.length > 0 && { availableFunctions: toFunctions(tools) }),
-    });
-    return state.contextText.tokenize(this.model.tokenizer);
-  }
-
   /**
-   * Runs one generation on a free sequence and turns its callbacks into a GenerationEvent stream, with usage
-   * measured from the sequence's token meter and wall-clock time split at the first generated token.
+   * Runs one generation on a free sequence and turns its output into a GenerationEvent stream. The sequence's
+   * evaluation is watched (EvaluationTap) for usage: every prompt token and those reused from the KV cache, every
+   * token sampled, and wall-clock time split at the first one; and for log-probabilities when they are asked for.
+   * With `stopAtContextEnd`, generation stops with `length` where node-llama-cpp would shift the context.
    */
   private generate(
     signal: AbortSignal,
-    format: OutputFormat,
+    request: { format: OutputFormat; logprobs?: LogprobsRequest },
     prompt: () => readonly Token[],
-    run: (sequence: LlamaContextSequence, hooks: Hooks) => Promise<RunResult>,
+    options: { stopAtContextEnd?: boolean },
+    run: (sequence: LlamaContextSequence, output: Output) => Promise<RunResult>,
   ): AsyncIterable<GenerationEvent> {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
@@ -268,55 +445,88 @@ export class LlamaCppModel implements LoadedModel {
     const stream = new EventStream<GenerationEvent>(() => abort.abort());
     const sequence = this.takeSequence(prompt);
     if (!sequence) {
+      signal.removeEventListener("abort", onAbort);
       stream.fail(new InternalError("no free sequence: more requests than slots reached the model"));
       return stream;
     }
     const start = process.hrtime.bigint();
-    let firstToken: bigint | undefined;
-    const generated: Token[] = [];
-    const meterBefore = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
-    const hooks: Hooks = {
-      signal: abort.signal,
-      stopOnAbortSignal: true,
-      onToken: (tokens) => {
-        firstToken ??= process.hrtime.bigint();
-        generated.push(...tokens);
+    const logprobs = request.logprobs && new LogprobsCollector(this.vocabulary);
+    let contextEnd = false;
+    const tap = new EvaluationTap(sequence, {
+      ...(request.logprobs && { probabilities: { top: request.logprobs.top } }),
+      onSample: (token, sample) => {
+        if (sample) logprobs?.add(sample);
+        // node-llama-cpp shifts the context once the sequence holds contextSize - 1 tokens (an end token ends anyway).
+        if (options.stopAtContextEnd && !contextEnd && sequence.nextTokenIndex >= sequence.contextSize - 1 && !this.model.isEogToken(token)) {
+          contextEnd = true;
+          abort.abort();
+        }
       },
-      onTextChunk: (text) => {
-        if (text !== "") stream.push({ type: "text", text });
+    });
+    const shown: Token[] = [];
+    let reasoningTokens = 0;
+    // The whitespace between a thought and the answer (Qwen3's "</think>\n\n") belongs to neither, as in llama.cpp.
+    let trimAnswer = false;
+    const output: Output = {
+      signal: abort.signal,
+      text: (chunk, tokens) => {
+        shown.push(...tokens);
+        const entries = logprobs?.take(tokens);
+        const text = trimAnswer ? chunk.trimStart() : chunk;
+        if (text === "") return;
+        trimAnswer = false;
+        stream.push({ type: "text", text, ...(entries && { logprobs: entries }) });
+      },
+      thinking: (text, tokens) => {
+        reasoningTokens += tokens.length;
+        logprobs?.skip(tokens);
+        trimAnswer = true;
+        if (text !== "") stream.push({ type: "thinking", text });
       },
     };
-    run(sequence, hooks)
-      .then((result) => {
-        if (result.stopReason !== "maxTokens" && result.stopReason !== "abort" && result.constrained) validateStructuredOutput(format, result.text);
-        for (const call of result.calls) stream.push({ type: "tool_call", call });
-        const end = process.hrtime.bigint();
-        const split = firstToken ?? end;
-        const reason: FinishReason = result.stopReason === "maxTokens" ? "length" : "stop";
-        // The meter counts the prompt's last token (the one that yields the first logits) as output, and never
-        // evaluates the last generated token, so at the token limit its output count is the number generated,
-        // where onToken reports fewer when it held tokens back (an incomplete UTF-8 character). Ended by the model,
-        // the meter also counts the end token, which onToken leaves out; the count includes it, as Ollama's
-        // eval_count and llama-server's do.
-        const input = sequence.tokenMeter.usedInputTokens - meterBefore.input;
-        const output = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
-        const shown = result.stopReason === "maxTokens" && generated.length > 0 ? Math.max(output, generated.length) : generated.length;
-        const completionTokens = shown + (result.stopReason === "eogToken" ? 1 : 0);
-        stream.push({
-          type: "done",
-          reason,
-          usage: {
-            promptTokens: Math.max(0, input + output - Math.max(0, shown - 1)),
-            completionTokens,
-            promptDurationNs: Number(split - start),
-            evalDurationNs: Number(end - split),
-          },
-          ...(result.wantContext && result.promptTokens && { context: [...result.promptTokens, ...generated] }),
-        });
-        stream.end();
+    const finish = (result: RunResult | undefined): void => {
+      const stopped = result === undefined || result.stopReason === "maxTokens" || result.stopReason === "abort";
+      if (result && !stopped && result.constrained) validateStructuredOutput(request.format, result.text);
+      for (const call of result?.calls ?? []) stream.push({ type: "tool_call", call });
+      const end = process.hrtime.bigint();
+      const split = tap.firstSampleAt ?? end;
+      const reason: FinishReason = contextEnd || result?.stopReason === "maxTokens" ? "length" : "stop";
+      stream.push({
+        type: "done",
+        reason,
+        usage: {
+          promptTokens: tap.promptTokens,
+          cachedTokens: tap.cachedTokens,
+          // Every token sampled: reasoning, tool-call syntax and, when the model ended the reply, its end token (as
+          // Ollama's eval_count and llama-server's count them).
+          completionTokens: tap.sampled,
+          ...(reasoningTokens > 0 && { reasoningTokens }),
+          promptDurationNs: Number(split - start),
+          evalDurationNs: Number(end - split),
+        },
+        ...(result?.wantContext && result.promptTokens && { context: [...result.promptTokens, ...shown] }),
+      });
+      stream.end();
+    };
+    const fail = (error: unknown): void => {
+      stream.fail(error instanceof AppError ? error : signal.aborted ? new RequestCancelledError() : fromLlamaError(error, "generate"));
+    };
+    Promise.resolve()
+      .then(() => {
+        tap.install();
+        return run(sequence, output);
       })
-      .catch((error: unknown) => stream.fail(signal.aborted ? new RequestCancelledError() : fromLlamaError(error, "generate")))
+      .then(
+        (result) => finish(result),
+        // Stopped at the end of the context before any answer text, node-llama-cpp throws the abort.
+        (error: unknown) => {
+          if (contextEnd && !signal.aborted) finish(undefined);
+          else throw error;
+        },
+      )
+      .catch(fail)
       .finally(() => {
+        tap.uninstall();
         signal.removeEventListener("abort", onAbort);
         this.freeSequences.push(sequence);
       });
@@ -324,11 +534,11 @@ export class LlamaCppModel implements LoadedModel {
   }
 }
 
-interface Hooks {
+/** What the generation reports as it goes: answer text and reasoning, each with the tokens it came from. */
+interface Output {
   signal: AbortSignal;
-  stopOnAbortSignal: true;
-  onToken: (tokens: Token[]) => void;
-  onTextChunk: (text: string) => void;
+  text: (text: string, tokens: readonly Token[]) => void;
+  thinking: (text: string, tokens: readonly Token[]) => void;
 }
 
 interface RunResult {
@@ -339,6 +549,43 @@ interface RunResult {
   constrained: boolean;
   promptTokens?: Token[];
   wantContext?: boolean;
+}
+
+interface ChatPlan {
+  wrapper: ChatWrapper;
+  tools: ToolPlan;
+  /** The rendered prompt (computed once, on first use). */
+  prompt: () => Token[];
+  sampling: LlamaSampling;
+  tokenBias?: TokenBias;
+  thoughtBudget?: number;
+  contextShift?: LLamaChatGenerateResponseOptions["contextShift"];
+}
+
+/** A stream that fails at once (a request refused before it runs). */
+function failed(error: unknown): AsyncIterable<GenerationEvent> {
+  const stream = new EventStream<GenerationEvent>();
+  stream.fail(error instanceof AppError ? error : fromLlamaError(error, "generate"));
+  return stream;
+}
+
+/** node-llama-cpp's refusal to make a ranking context → a clear error; any other failure is a load failure. */
+function rankingRefusal(error: unknown): AppError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/not supported|template is invalid/i.test(message)) {
+    return new InvalidRequestError(`reranking with this model is not supported by the llama-cpp engine (${message}); AI_SERVER_ENGINE=llama-server serves it`, {
+      cause: error,
+    });
+  }
+  const mapped = fromLlamaError(error, "load");
+  return mapped instanceof ModelLoadError ? new ModelLoadError(`failed to create the ranking context: ${message}`, { cause: error }) : mapped;
+}
+
+/** The logit whose sigmoid is `p` (the largest finite number for p = 1, which float64 cannot tell from a logit over ~36). */
+function logit(p: number): number {
+  if (p >= 1) return Number.MAX_VALUE;
+  if (p <= 0) return -Number.MAX_VALUE;
+  return Math.log(p) - Math.log1p(-p);
 }
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {

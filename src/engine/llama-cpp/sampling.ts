@@ -1,5 +1,7 @@
-import type { LLamaChatGenerateResponseOptions } from "node-llama-cpp";
+import { TokenBias, type LLamaChatGenerateResponseOptions, type LlamaModel } from "node-llama-cpp";
 import type { SamplingOptions } from "../../domain/chat.js";
+import { InvalidRequestError } from "../../domain/errors.js";
+import type { Vocabulary } from "./vocabulary.js";
 
 /** The sampling options node-llama-cpp's chat and completion calls share. */
 export type LlamaSampling = Pick<
@@ -32,4 +34,25 @@ export function toLlamaSampling(sampling: SamplingOptions, limit: number): Llama
       : false,
     ...(sampling.stop !== undefined && sampling.stop.length > 0 && { customStopTriggers: sampling.stop.filter((s) => s !== "") }),
   };
+}
+
+/**
+ * Domain logit bias → node-llama-cpp's token bias (added to each token's logit before sampling, as llama.cpp's
+ * logit-bias sampler does), or undefined when there is none. Throws InvalidRequestError for an id outside the
+ * vocabulary, and for a bias on an end-of-generation token, which node-llama-cpp leaves out of every token bias.
+ */
+export function toTokenBias(model: LlamaModel, vocabulary: Vocabulary, logitBias: SamplingOptions["logitBias"]): TokenBias | undefined {
+  if (logitBias === undefined || logitBias.length === 0) return undefined;
+  const bias = new TokenBias(model.tokenizer);
+  for (const [id, value] of logitBias) {
+    const [token] = vocabulary.check([id], "logit bias");
+    if (token === undefined) continue;
+    if (model.isEogToken(token)) {
+      throw new InvalidRequestError(
+        `logit bias: token ${id} ends generation, and a bias on it is not supported by the llama-cpp engine (AI_SERVER_ENGINE=llama-server serves it)`,
+      );
+    }
+    bias.set(token, { logit: value });
+  }
+  return bias;
 }
