@@ -44,3 +44,15 @@ export interface ModelRecord {
   metadata: ModelMetadata;
   modifiedAt: Date;
 }
+
+/** llama.cpp's LLAMA_POOLING_TYPE_RANK: the model scores a (query, document) pair instead of embedding a text. */
+const RANK_POOLING = 4;
+
+/**
+ * Whether the model is a reranker: its header declares rank pooling (`<architecture>.pooling_type` = 4; a 64-bit
+ * header value reaches modelInfo as a string).
+ */
+export function isReranker(metadata: ModelMetadata): boolean {
+  const pooling = metadata.modelInfo[`${metadata.architecture}.pooling_type`];
+  return (typeof pooling === "number" || typeof pooling === "string") && Number(pooling) === RANK_POOLING;
+}

@@ -115,3 +115,30 @@ test("embedding models cannot chat; images need vision; bad messages are 400", a
     assert.match(((await response.json()) as { error: string }).error, error);
   }
 });
+
+test("think, logprobs, truncate and shift reach the engine as domain requests; absent, they stay absent", async () => {
+  const sent = async (extra: Record<string, unknown>) => {
+    const response = await postJson(server.baseUrl, "/api/chat", { model: "chat", messages: [{ role: "user", content: "Hi" }], stream: false, ...extra });
+    assert.equal(response.status, 200, JSON.stringify(extra));
+    const { thinking, logprobs, truncate, shift } = server.engine.last("chat") ?? {};
+    return { thinking, logprobs, truncate, shift };
+  };
+  const none = { thinking: undefined, logprobs: undefined, truncate: undefined, shift: undefined };
+  assert.deepEqual(await sent({}), none);
+  assert.deepEqual(await sent({ think: false }), { ...none, thinking: { enabled: false } }, "think:false suits a model that does not think");
+  assert.deepEqual(await sent({ logprobs: true, top_logprobs: 2 }), { ...none, logprobs: { top: 2 } });
+  assert.deepEqual(await sent({ truncate: false, shift: false }), { ...none, truncate: false, shift: false });
+  assert.deepEqual(await sent({ truncate: true, shift: true }), { ...none, truncate: true, shift: true });
+
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ think: true }, '"chat" does not support thinking'],
+    [{ think: "low" }, '"chat" does not support thinking'],
+    [{ logprobs: true, top_logprobs: 21 }, "top_logprobs: must be between 0 and 20"],
+    [{ truncate: "no" }, "truncate: Invalid input: expected boolean, received string"],
+  ];
+  for (const [extra, error] of cases) {
+    const response = await postJson(server.baseUrl, "/api/chat", { model: "chat", messages: [{ role: "user", content: "Hi" }], ...extra });
+    assert.equal(response.status, 400, JSON.stringify(extra));
+    assert.deepEqual(await response.json(), { error }, JSON.stringify(extra));
+  }
+});

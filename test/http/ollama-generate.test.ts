@@ -150,3 +150,35 @@ test("capabilities: embedding models cannot generate; suffix needs insert; think
   assert.equal(fim.done, true);
   assert.equal(server.engine.last("complete")?.suffix, "return x");
 });
+
+test("think and logprobs reach the engine as domain requests; think:false suits any model; out-of-range top_logprobs is 400", async () => {
+  const sent = async (extra: Record<string, unknown>) => {
+    const response = await postJson(server.baseUrl, "/api/generate", { model: "chat", prompt: "x", stream: false, ...extra });
+    assert.equal(response.status, 200, JSON.stringify(extra));
+    const request = server.engine.last("complete");
+    return { thinking: request?.thinking, logprobs: request?.logprobs };
+  };
+  assert.deepEqual(await sent({}), { thinking: undefined, logprobs: undefined }, "absent: the model's default, no log-probabilities");
+  assert.deepEqual(await sent({ think: false }), { thinking: { enabled: false }, logprobs: undefined });
+  assert.deepEqual(await sent({ think: "none" }), { thinking: { enabled: false }, logprobs: undefined }, '"none", "false" and "" read as false');
+  assert.deepEqual(await sent({ think: false, raw: true }), { thinking: undefined, logprobs: undefined }, "raw prompts are not templated");
+  assert.deepEqual(await sent({ logprobs: true }), { thinking: undefined, logprobs: { top: 0 } });
+  assert.deepEqual(await sent({ logprobs: true, top_logprobs: 20 }), { thinking: undefined, logprobs: { top: 20 } });
+  assert.deepEqual(await sent({ logprobs: false, top_logprobs: 3 }), { thinking: undefined, logprobs: undefined }, "top_logprobs alone asks nothing, as in Ollama");
+
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ think: "high" }, '"chat" does not support thinking'],
+    [{ think: "max" }, '"chat" does not support thinking'],
+    [{ think: "extreme" }, 'think: expected a boolean or "low", "medium", "high", "max"'],
+    [{ think: "true" }, '"chat" does not support thinking'],
+    [{ think: "toString" }, 'think: expected a boolean or "low", "medium", "high", "max"'],
+    [{ logprobs: true, top_logprobs: 21 }, "top_logprobs: must be between 0 and 20"],
+    [{ logprobs: true, top_logprobs: -1 }, "top_logprobs: must be between 0 and 20"],
+    [{ logprobs: "yes" }, "logprobs: Invalid input: expected boolean, received string"],
+  ];
+  for (const [extra, error] of cases) {
+    const response = await postJson(server.baseUrl, "/api/generate", { model: "chat", prompt: "x", ...extra });
+    assert.equal(response.status, 400, JSON.stringify(extra));
+    assert.deepEqual(await response.json(), { error }, JSON.stringify(extra));
+  }
+});

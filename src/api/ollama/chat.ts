@@ -5,6 +5,7 @@ import {
   chatDoneChunk,
   chatNeeds,
   chatTextChunk,
+  chatThinkingChunk,
   chatToolCallChunk,
   checkCapabilities,
   collectChat,
@@ -36,15 +37,19 @@ export async function chat(services: Services, request: FastifyRequest, reply: F
   return respond(reply, stream, chatChunks(model, events), collectChat);
 }
 
-/** Content deltas as they come, each tool call whole in its own chunk, then the final chunk with the metrics. */
+/**
+ * Content and reasoning deltas as they come (text with its log-probabilities when asked), each tool call whole in its
+ * own chunk, then the final chunk with the metrics.
+ */
 async function* chatChunks(model: string, events: AsyncIterable<RunEvent>): AsyncGenerator<ChatChunk> {
   let toolCalls = 0;
   for await (const event of events) {
     switch (event.type) {
       case "text":
-        if (event.text !== "") yield chatTextChunk(model, event.text, new Date());
+        if (event.text !== "" || event.logprobs?.length) yield chatTextChunk(model, event.text, new Date(), event.logprobs);
         break;
       case "thinking":
+        if (event.text !== "") yield chatThinkingChunk(model, event.text, new Date());
         break;
       case "tool_call":
         yield chatToolCallChunk(model, event.call, toolCalls++, new Date());

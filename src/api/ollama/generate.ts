@@ -7,6 +7,7 @@ import {
   generateDoneChunk,
   generateNeeds,
   generateTextChunk,
+  generateThinkingChunk,
   toCompletionRequest,
   type GenerateChunk,
 } from "./mapping.js";
@@ -35,9 +36,11 @@ export async function generate(services: Services, request: FastifyRequest, repl
   return respond(reply, stream, generateChunks(model, events, !completion.raw), collectGenerate);
 }
 
+/** Response and reasoning deltas (text with its log-probabilities when asked), then the final chunk with the metrics. */
 async function* generateChunks(model: string, events: AsyncIterable<RunEvent>, withContext: boolean): AsyncGenerator<GenerateChunk> {
   for await (const event of events) {
-    if (event.type === "text" && event.text !== "") yield generateTextChunk(model, event.text, new Date());
+    if (event.type === "text" && (event.text !== "" || event.logprobs?.length)) yield generateTextChunk(model, event.text, new Date(), event.logprobs);
+    else if (event.type === "thinking" && event.text !== "") yield generateThinkingChunk(model, event.text, new Date());
     else if (event.type === "done") yield generateDoneChunk(model, event.outcome, withContext, new Date());
   }
 }

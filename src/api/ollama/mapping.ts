@@ -1,4 +1,5 @@
-import type { ChatRequest, CompletionRequest, Message, OutputFormat, ToolCall, ToolDefinition } from "../../domain/chat.js";
+import type { ChatRequest, CompletionRequest, LogprobsRequest, Message, OutputFormat, ThinkingRequest, ToolCall, ToolDefinition } from "../../domain/chat.js";
+import type { TokenCandidate, TokenLogprob } from "../../domain/generation.js";
 import { CapabilityError, InternalError, InvalidRequestError } from "../../domain/errors.js";
 import type { Outcome } from "../../inference/run-model.js";
 import { dropUndefined, toSampling } from "../../inference/model-options.js";
@@ -10,8 +11,20 @@ import { type ChatBody, type GenerateBody, type WireMessage, type WireOptions, t
 
 // ---------------------------------------------------------------- wire → domain
 
+/**
+ * `think`: absent leaves the model's default; false turns thinking off; true is Ollama's default effort, "medium";
+ * a level asks for that effort.
+ */
+export function toThinking(think: GenerateBody["think"]): ThinkingRequest | undefined {
+  if (think === undefined) return undefined;
+  if (think === false) return { enabled: false };
+  return { enabled: true, effort: think === true ? "medium" : think };
+}
 
-
+/** `logprobs: true` asks for them, with `top_logprobs` alternatives per token (0 unless given); else none. */
+export function toLogprobs(body: { logprobs?: boolean | undefined; top_logprobs?: number | undefined }): LogprobsRequest | undefined {
+  return body.logprobs === true ? { top: body.top_logprobs ?? 0 } : undefined;
+}
 
 export function toOutputFormat(format: string | Record<string, unknown> | undefined): OutputFormat {
   if (format === undefined || format === "") return { type: "text" };
@@ -86,6 +99,8 @@ export function toCompletionRequest(body: GenerateBody, record: ModelRecord, opt
     context: body.context?.length ? body.context : undefined,
     format: toOutputFormat(body.format),
     sampling: toSampling(options),
+    thinking: raw ? undefined : toThinking(body.think),
+    logprobs: toLogprobs(body),
   });
 }
 
@@ -95,6 +110,10 @@ export function toChatRequest(body: ChatBody, record: ModelRecord, options: Wire
     tools: toToolDefinitions(body.tools),
     format: toOutputFormat(body.format),
     sampling: toSampling(options),
+    thinking: toThinking(body.think),
+    logprobs: toLogprobs(body),
+    truncate: body.truncate,
+    shift: body.shift,
   });
 }
 
@@ -130,8 +149,9 @@ export function checkCapabilities(model: string, has: readonly Capability[], nee
   if (missing) throw new CapabilityError(model, missing.label);
 }
 
-function wantsThinking(think: boolean | string | undefined): boolean {
-  return think === true || (typeof think === "string" && think !== "" && think !== "false" && think !== "none");
+/** true or an effort level needs a thinking model; false (thinking off) is fine on any model. */
+function wantsThinking(think: GenerateBody["think"]): boolean {
+  return think !== undefined && think !== false;
 }
 
 // ---------------------------------------------------------------- domain → wire
@@ -145,13 +165,28 @@ export interface WireMetrics {
   eval_duration: number;
 }
 
+/** One alternative token at a step, as Ollama writes it. */
+export interface WireTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+/** A generated token's log-probability, with the most likely alternatives when `top_logprobs` asked for them. */
+export interface WireLogprob extends WireTokenLogprob {
+  top_logprobs?: WireTokenLogprob[];
+}
+
 export interface GenerateChunk extends Partial<WireMetrics> {
   model: string;
   created_at: string;
   response: string;
+  /** Reasoning of a thinking model, as deltas (Ollama sends it beside an empty `response`). */
+  thinking?: string;
   done: boolean;
   done_reason?: string;
   context?: number[];
+  logprobs?: WireLogprob[];
 }
 
 export interface WireToolCallOut {
@@ -162,9 +197,10 @@ export interface WireToolCallOut {
 export interface ChatChunk extends Partial<WireMetrics> {
   model: string;
   created_at: string;
-  message: { role: "assistant"; content: string; tool_calls?: WireToolCallOut[] };
+  message: { role: "assistant"; content: string; thinking?: string; tool_calls?: WireToolCallOut[] };
   done: boolean;
   done_reason?: string;
+  logprobs?: WireLogprob[];
 }
 
 /** RFC 3339 with fractional seconds, e.g. "2025-01-02T03:04:05.678Z". */
@@ -185,8 +221,14 @@ export function metrics(outcome: Outcome): WireMetrics | Record<string, never> {
   };
 }
 
-export function generateTextChunk(model: string, text: string, at: Date): GenerateChunk {
-  return { model, created_at: rfc3339(at), response: text, done: false };
+/** A piece of the answer, with its tokens' log-probabilities when they were asked for. */
+export function generateTextChunk(model: string, text: string, at: Date, logprobs?: readonly TokenLogprob[]): GenerateChunk {
+  return { model, created_at: rfc3339(at), response: text, done: false, ...(logprobs?.length && { logprobs: toWireLogprobs(logprobs) }) };
+}
+
+/** A piece of a thinking model's reasoning. */
+export function generateThinkingChunk(model: string, thinking: string, at: Date): GenerateChunk {
+  return { model, created_at: rfc3339(at), response: "", thinking, done: false };
 }
 
 /** The last generate chunk; `context` is only reported for templated (non-raw) completions. */
@@ -196,8 +238,32 @@ export function generateDoneChunk(model: string, outcome: Outcome, withContext: 
   return { ...chunk, ...metrics(outcome) };
 }
 
-export function chatTextChunk(model: string, text: string, at: Date): ChatChunk {
-  return { model, created_at: rfc3339(at), message: { role: "assistant", content: text }, done: false };
+/** A piece of the answer, with its tokens' log-probabilities when they were asked for. */
+export function chatTextChunk(model: string, text: string, at: Date, logprobs?: readonly TokenLogprob[]): ChatChunk {
+  return {
+    model,
+    created_at: rfc3339(at),
+    message: { role: "assistant", content: text },
+    done: false,
+    ...(logprobs?.length && { logprobs: toWireLogprobs(logprobs) }),
+  };
+}
+
+/** A piece of a thinking model's reasoning, in `message.thinking`. */
+export function chatThinkingChunk(model: string, thinking: string, at: Date): ChatChunk {
+  return { model, created_at: rfc3339(at), message: { role: "assistant", content: "", thinking }, done: false };
+}
+
+/** Ollama's `logprobs` entries; `top_logprobs` only where alternatives were asked for. */
+export function toWireLogprobs(logprobs: readonly TokenLogprob[]): WireLogprob[] {
+  return logprobs.map((entry) => ({
+    ...toWireCandidate(entry),
+    ...(entry.top.length > 0 && { top_logprobs: entry.top.map(toWireCandidate) }),
+  }));
+}
+
+function toWireCandidate({ token, logprob, bytes }: TokenCandidate): WireTokenLogprob {
+  return { token, logprob, bytes: [...bytes] };
 }
 
 /** A tool call is sent whole, in a chunk of its own; `index` counts the calls of this response from 0. */
@@ -225,18 +291,31 @@ export function toWireToolCall(call: ToolCall, index: number): WireToolCallOut {
   return { ...(call.id !== undefined && { id: call.id }), function: { index, name: call.name, arguments: call.arguments } };
 }
 
-/** The `stream:false` answer: the final chunk carrying the whole response text. */
+/** The `stream:false` answer: the final chunk carrying the whole response text, reasoning and log-probabilities. */
 export function collectGenerate(chunks: readonly GenerateChunk[]): GenerateChunk {
   const last = lastOf(chunks);
-  return { ...last, response: chunks.map((c) => c.response).join("") };
+  const thinking = chunks.map((c) => c.thinking ?? "").join("");
+  const logprobs = chunks.flatMap((c) => c.logprobs ?? []);
+  return {
+    ...last,
+    response: chunks.map((c) => c.response).join(""),
+    ...(thinking !== "" && { thinking }),
+    ...(logprobs.length > 0 && { logprobs }),
+  };
 }
 
-/** The `stream:false` answer: the final chunk carrying the whole content and every tool call. */
+/** The `stream:false` answer: the final chunk carrying the whole content, reasoning, every tool call and log-probability. */
 export function collectChat(chunks: readonly ChatChunk[]): ChatChunk {
   const last = lastOf(chunks);
   const toolCalls = chunks.flatMap((c) => c.message.tool_calls ?? []);
   const content = chunks.map((c) => c.message.content).join("");
-  return { ...last, message: { role: "assistant", content, ...(toolCalls.length > 0 && { tool_calls: toolCalls }) } };
+  const thinking = chunks.map((c) => c.message.thinking ?? "").join("");
+  const logprobs = chunks.flatMap((c) => c.logprobs ?? []);
+  return {
+    ...last,
+    message: { role: "assistant", content, ...(thinking !== "" && { thinking }), ...(toolCalls.length > 0 && { tool_calls: toolCalls }) },
+    ...(logprobs.length > 0 && { logprobs }),
+  };
 }
 
 function lastOf<T>(items: readonly T[]): T {

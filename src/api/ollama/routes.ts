@@ -9,6 +9,7 @@ import { generate } from "./generate.js";
 import { createJob, deleteJob, getJob, jobEvents, listJobs } from "./jobs.js";
 import { copyModel, deleteModel, health, listModels, listRunning, showModel } from "./models.js";
 import { pullModel } from "./pull.js";
+import { detokenize, tokenize } from "./tokenize.js";
 
 /** The Ollama release whose API we match; clients gate features on it. */
 export const OLLAMA_VERSION = "0.12.0";
@@ -34,6 +35,8 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
     app.post("/api/chat", on(chat));
     app.post("/api/embed", on(embed));
     app.post("/api/embeddings", on(embeddings));
+    app.post("/api/tokenize", on(tokenize));
+    app.post("/api/detokenize", on(detokenize));
     app.post("/api/create", on(createModel));
     app.post("/api/copy", on(copyModel));
     app.delete("/api/delete", on(deleteModel));

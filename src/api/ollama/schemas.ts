@@ -21,7 +21,20 @@ const stringOrList = z.union([z.string(), z.array(z.string())], { error: "expect
 const modelFields = { model: optional(z.string()), name: optional(z.string()) };
 const keepAlive = optional(z.union([z.number(), z.string()], { error: "expected a duration string or a number of seconds" }));
 const format = optional(z.union([z.string(), z.record(z.string(), z.unknown())], { error: 'expected "json" or a JSON schema object' }));
-const think = optional(z.union([z.boolean(), z.string()], { error: 'expected a boolean or "low", "medium", "high"' }));
+/** Spellings of on and off that clients send as strings. */
+const THINK_WORDS: Record<string, boolean> = { true: true, false: false, none: false, "": false };
+/** `think`: a boolean, or how hard to think (`true` is "medium"); "true", "false", "none" and "" read as booleans. */
+const think = optional(
+  z.preprocess(
+    (value) => (typeof value === "string" && Object.hasOwn(THINK_WORDS, value) ? THINK_WORDS[value] : value),
+    z.union([z.boolean(), z.enum(["low", "medium", "high", "max"])], { error: 'expected a boolean or "low", "medium", "high", "max"' }),
+  ),
+);
+/** Log-probabilities of the generated tokens, and how many alternatives per step (Ollama's range). */
+const logprobFields = {
+  logprobs: optional(z.boolean()),
+  top_logprobs: optional(z.number({ error: "expected a number" }).int("expected an integer").min(0, "must be between 0 and 20").max(20, "must be between 0 and 20")),
+};
 
 export const generateSchema = z.object({
   ...modelFields,
@@ -37,6 +50,7 @@ export const generateSchema = z.object({
   keep_alive: keepAlive,
   images: optional(z.array(z.string())),
   think,
+  ...logprobFields,
 });
 export type GenerateBody = z.output<typeof generateSchema>;
 
@@ -85,6 +99,11 @@ export const chatSchema = z.object({
   options: optional(optionsSchema),
   keep_alive: keepAlive,
   think,
+  ...logprobFields,
+  /** At the context limit: drop the oldest turns (default true) instead of failing. */
+  truncate: optional(z.boolean()),
+  /** A reply that reaches the context limit: shift the context (default true) instead of stopping. */
+  shift: optional(z.boolean()),
 });
 export type ChatBody = z.output<typeof chatSchema>;
 
@@ -105,6 +124,28 @@ export const embeddingsSchema = z.object({
   keep_alive: keepAlive,
 });
 export type EmbeddingsBody = z.output<typeof embeddingsSchema>;
+
+/** Our /api/tokenize (Ollama has none): the model's own tokenizer, as llama-server's /tokenize takes it. */
+export const tokenizeSchema = z.object({
+  ...modelFields,
+  content: optional(z.string()),
+  /** llama-server's and vLLM's other spelling of `content`. */
+  text: optional(z.string()),
+  add_special: optional(z.boolean()),
+  parse_special: optional(z.boolean()),
+  with_pieces: optional(z.boolean()),
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+});
+export type TokenizeBody = z.output<typeof tokenizeSchema>;
+
+export const detokenizeSchema = z.object({
+  ...modelFields,
+  tokens: z.array(z.number().int("expected integer token ids").min(0, "expected token ids (0 or more)"), { error: "expected an array of token ids" }),
+  options: optional(optionsSchema),
+  keep_alive: keepAlive,
+});
+export type DetokenizeBody = z.output<typeof detokenizeSchema>;
 
 export const showSchema = z.object({ ...modelFields, verbose: optional(z.boolean()) });
 export const deleteSchema = z.object(modelFields);
