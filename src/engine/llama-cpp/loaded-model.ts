@@ -102,6 +102,11 @@ export class LlamaCppModel implements LoadedModel {
     return onGpu ? { ram: context.ram, vram: this.model.size + context.vram } : { ram: this.model.size + context.ram, vram: context.vram };
   }
 
+  /** Whether the model's chat template has a thought segment node-llama-cpp can tell apart (it may think unasked). */
+  private thinksByDefault(): boolean {
+    return this.wrappers.for(undefined).settings.segments?.thought !== undefined;
+  }
+
   chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
     return this.runChat(request, signal, false);
   }
@@ -109,8 +114,10 @@ export class LlamaCppModel implements LoadedModel {
   complete(request: CompletionRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
     const infill = request.suffix !== undefined && request.suffix !== "";
     const templated = !request.raw && request.template === undefined && !infill;
-    if (templated && request.thinking?.enabled === true) {
-      // Reasoning comes apart from the answer only in node-llama-cpp's chat: a templated prompt is one user turn.
+    // Reasoning comes apart from the answer (and thinking is switched off) only in node-llama-cpp's chat: a templated
+    // prompt of a model that thinks, or that is asked to, runs there as one user turn.
+    const fresh = (request.context ?? []).length === 0;
+    if (templated && (request.thinking?.enabled === true || (fresh && this.thinksByDefault()))) {
       if ((request.context ?? []).length > 0) {
         return failed(
           new InvalidRequestError("thinking with an earlier completion's context is not supported by the llama-cpp engine (AI_SERVER_ENGINE=llama-server serves it)"),
