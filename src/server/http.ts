@@ -2,7 +2,6 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
-import { openaiEmbeddingRoutes } from "../api/openai/embedding-routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";
@@ -57,6 +56,5 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   services.metrics.register(http);
   await http.register(ollamaRoutes(services));
   await http.register(openaiRoutes(services));
-  await http.register(openaiEmbeddingRoutes(services));
   return http;
 }

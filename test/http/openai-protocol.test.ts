@@ -369,3 +369,13 @@ test("harmless unknown fields are accepted and ignored", async () => {
   const body = (await response.json()) as OpenAI.ChatCompletion;
   assert.equal(body.choices[0]?.message.content, "Hello world");
 });
+
+test("a body sent as curl -d sends it (form content type) is read as JSON, as on /api; broken JSON is a 400 in OpenAI's shape", async () => {
+  const body = JSON.stringify({ model: "chat", messages: [{ role: "user", content: "Hi" }] });
+  const asForm = await fetch(`${server.baseUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+  assert.equal(asForm.status, 200);
+  assert.equal(((await asForm.json()) as OpenAI.ChatCompletion).choices[0]?.message.content, "Hello world");
+  const broken = await fetch(`${server.baseUrl}/v1/embeddings`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{" });
+  assert.equal(broken.status, 400);
+  assert.deepEqual(await broken.json(), { error: { message: "invalid JSON in request body", type: "invalid_request_error", param: null, code: "invalid_request" } });
+});

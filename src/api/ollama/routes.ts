@@ -1,6 +1,6 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.js";
-import { InvalidRequestError } from "../../domain/errors.js";
+import { acceptJsonWhateverTheContentType, bindHandlers } from "../route-kit.js";
 import { blobExists, streamRawBodies, uploadBlob } from "./blobs.js";
 import { chat } from "./chat.js";
 import { createModel } from "./create.js";
@@ -14,8 +14,6 @@ import { detokenize, tokenize } from "./tokenize.js";
 /** The Ollama release whose API we match; clients gate features on it. */
 export const OLLAMA_VERSION = "0.12.0";
 
-type Handler = (services: Services, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
-
 /**
  * Ollama's native API. Every GET route also answers HEAD (Fastify's exposeHeadRoutes). Errors thrown by handlers
  * reach the server's one error handler, which answers `{"error": "…"}` with the error's status.
@@ -23,7 +21,7 @@ type Handler = (services: Services, request: FastifyRequest, reply: FastifyReply
 export function ollamaRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
     acceptJsonWhateverTheContentType(app);
-    const on = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(services, request, reply);
+    const on = bindHandlers(services);
 
     app.get("/", async (_request, reply) => reply.type("text/plain; charset=utf-8").send("Ollama is running"));
     app.get("/api/version", async () => ({ version: OLLAMA_VERSION }));
@@ -52,21 +50,4 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
       raw.post("/api/blobs/:digest", on(uploadBlob));
     });
   };
-}
-
-/**
- * Bodies are JSON whatever the Content-Type says: `curl -d` sends application/x-www-form-urlencoded and Ollama
- * parses it as JSON anyway. Parsing keeps Fastify's body limit and its prototype-poisoning checks.
- */
-function acceptJsonWhateverTheContentType(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser("error", "error");
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (request, raw, done) => {
-    const body = typeof raw === "string" ? raw : raw.toString("utf8");
-    parseJson(request, body, (error, value) => {
-      if (!error) done(null, value);
-      else if (body.trim() === "") done(new InvalidRequestError("missing request body"));
-      else done(new InvalidRequestError("invalid JSON in request body"));
-    });
-  });
 }

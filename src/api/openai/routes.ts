@@ -1,21 +1,26 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.js";
+import { acceptJsonWhateverTheContentType, bindHandlers } from "../route-kit.js";
 import { chatCompletions } from "./chat.js";
 import { completions } from "./completions.js";
+import { createEmbeddings } from "./embeddings.js";
 import { getModel, listModels } from "./models.js";
-
-type Handler = (services: Services, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
+import { rerank } from "./rerank.js";
 
 /**
- * OpenAI's API under /v1: chat completions, completions and the model list. Errors thrown by handlers reach the
- * server's one error handler, which answers in OpenAI's shape `{"error": {"message", "type", "param", "code"}}`
- * on /v1 routes.
+ * OpenAI's API under /v1: chat completions, completions, embeddings, the model list, and reranking (`/v1/rerank`,
+ * and `/rerank` as llama-server and vLLM also serve it). Errors thrown by handlers reach the server's one error
+ * handler, which answers in OpenAI's shape `{"error": {"message", "type", "param", "code"}}` on these routes.
  */
 export function openaiRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
-    const on = (handler: Handler) => (request: FastifyRequest, reply: FastifyReply) => handler(services, request, reply);
+    acceptJsonWhateverTheContentType(app);
+    const on = bindHandlers(services);
     app.post("/v1/chat/completions", on(chatCompletions));
     app.post("/v1/completions", on(completions));
+    app.post("/v1/embeddings", on(createEmbeddings));
+    app.post("/v1/rerank", on(rerank));
+    app.post("/rerank", on(rerank));
     app.get("/v1/models", on(listModels));
     // Model ids hold slashes and colons (hf.co/owner/repo:Q4_K_M), so the id is the rest of the path.
     app.get("/v1/models/*", on(getModel));
