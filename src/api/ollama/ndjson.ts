@@ -1,6 +1,5 @@
-import { PassThrough } from "node:stream";
 import type { FastifyReply } from "fastify";
-import { toAppError } from "../../domain/errors.js";
+import { sendStream, type StreamFraming } from "../stream-out.js";
 
 export const NDJSON = "application/x-ndjson";
 
@@ -21,54 +20,14 @@ export async function respond<T>(reply: FastifyReply, stream: boolean, chunks: A
   return sendNdjson(reply, chunks);
 }
 
+/** Ollama's NDJSON: one JSON object per line; a failure after the first line is one last `{"error": "…"}` line. */
+const NDJSON_FRAMING: StreamFraming = {
+  contentType: NDJSON,
+  chunk: (value) => JSON.stringify(value) + "\n",
+  error: (error) => JSON.stringify({ error: error.message }) + "\n",
+};
+
 /** Streams `chunks` as NDJSON; see `respond` for how errors before and after the first line are reported. */
-export async function sendNdjson(reply: FastifyReply, chunks: AsyncIterable<unknown>): Promise<FastifyReply> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const onError = (error: unknown): string => {
-    const appError = toAppError(error);
-    if (appError.status >= 500) reply.log.error({ err: error }, appError.message);
-    else reply.log.info({ code: appError.code }, appError.message);
-    return appError.message;
-  };
-  const body = new PassThrough();
-  pump(first, iterator, body, onError).catch((error: unknown) => body.destroy(error instanceof Error ? error : new Error(String(error))));
-  return reply.type(NDJSON).send(body);
-}
-
-/**
- * Writes each chunk as one line straight into the response body (no generator or Readable.from layer between
- * the model and the socket: this runs once per token). Ends the body however the source ends; if the client
- * went away first, closes the source so its cleanup runs (lease released, engine stopped).
- */
-async function pump(first: IteratorResult<unknown>, rest: AsyncIterator<unknown>, out: PassThrough, onError: (error: unknown) => string): Promise<void> {
-  let finished = first.done === true;
-  let closed = false;
-  out.once("close", () => (closed = true));
-  try {
-    if (finished) return;
-    out.write(line(first.value));
-    while (!closed) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await rest.next();
-      } catch (error) {
-        finished = true;
-        out.write(line({ error: onError(error) }));
-        return;
-      }
-      if (next.done) {
-        finished = true;
-        return;
-      }
-      if (!closed) out.write(line(next.value));
-    }
-  } finally {
-    out.end();
-    if (!finished) await rest.return?.();
-  }
-}
-
-function line(value: unknown): string {
-  return JSON.stringify(value) + "\n";
+export function sendNdjson(reply: FastifyReply, chunks: AsyncIterable<unknown>): Promise<FastifyReply> {
+  return sendStream(reply, NDJSON_FRAMING, chunks);
 }

@@ -32,6 +32,6 @@ export async function chatCompletions(services: Services, request: FastifyReques
     const choice = { ...chat, sampling: choiceSampling(chat.sampling, index) };
     return streamOnModel(services, { ...spec, signal: choiceSignal }, (model, modelSignal) => model.chat(choice, modelSignal));
   });
-  if (body.stream) return sendSse(reply, request.url, chatChunks(events, head, count, body.stream_options?.include_usage ?? false));
+  if (body.stream) return sendSse(reply, chatChunks(events, head, count, body.stream_options?.include_usage ?? false));
   return reply.send(await collectChatCompletion(events, head, count, chat.logprobs !== undefined));
 }

@@ -37,6 +37,6 @@ export async function completions(services: Services, request: FastifyRequest, r
     const choice = { ...prompt, sampling: choiceSampling(prompt.sampling, index % n) };
     return streamOnModel(services, { ...spec, signal: choiceSignal }, (model, modelSignal) => model.complete(choice, modelSignal));
   });
-  if (body.stream) return sendSse(reply, request.url, completionChunks(events, head, shape, body.stream_options?.include_usage ?? false));
+  if (body.stream) return sendSse(reply, completionChunks(events, head, shape, body.stream_options?.include_usage ?? false));
   return reply.send(await collectCompletion(events, head, count, shape));
 }
