@@ -11,7 +11,7 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ChatRequest, CompletionRequest, Message, ToolDefinition } from "../../src/domain/chat.js";
+import type { CompletionRequest, Message, ToolDefinition } from "../../src/domain/chat.js";
 import { CapabilityError, ContextOverflowError, InvalidRequestError } from "../../src/domain/errors.js";
 import type { GenerationEvent, TokenLogprob } from "../../src/domain/generation.js";
 import type { LoadSpec } from "../../src/engine/engine.js";

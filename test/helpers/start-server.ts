@@ -8,7 +8,8 @@ import { pipeline } from "node:stream/promises";
 import { buildApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { SettingName } from "../../src/config/schema.js";
-import type { Engine } from "../../src/engine/engine.js";
+import type { Engine, EngineName } from "../../src/engine/engine.js";
+import { buildLlamaServer } from "./llama-server-binary.js";
 
 export interface TestServer {
   /** e.g. "http://127.0.0.1:43521" */
@@ -46,6 +47,20 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       await rm(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The real server on one engine, sized for the fixture models (no GPU, 1 thread, a 1024-token context unless
+ * `config` says otherwise); fails when the engine asked for is not the one serving (no silent fallback).
+ */
+export async function startEngineServer(engine: EngineName, config: StartOptions["config"] = {}): Promise<TestServer> {
+  const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
+  const server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer, ...config } });
+  if (server.app.services.engine !== engine) {
+    await server.close();
+    throw new Error(`the ${engine} engine was asked for, ${server.app.services.engine} serves`);
+  }
+  return server;
 }
 
 export async function sha256File(file: string): Promise<string> {

@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ensureFixtures, SCRIPTED_REPLY } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 const CONTEXT = 256;
 
@@ -24,9 +23,7 @@ for (const engine of ["llama-server", "llama-cpp"] as const) {
     let server: TestServer;
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: CONTEXT, numParallel: 1, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine, { contextLength: CONTEXT });
       await createModel(server.baseUrl, "scripted", fixtures.chat);
     });
     after(() => server?.close());

@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Ollama } from "ollama";
 import { ensureFixtures, SCRIPTED_REPLY, THINKING_ANSWER, THINKING_REASONING } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, readNdjson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, readNdjson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 const hi = [{ role: "user", content: "Hi" }];
 
@@ -20,9 +19,7 @@ for (const engine of ["llama-server", "llama-cpp"] as const) {
 
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine);
       ollama = new Ollama({ host: server.baseUrl });
       await createModel(server.baseUrl, "thinker", fixtures.thinking);
       await createModel(server.baseUrl, "scripted", fixtures.chat);

@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { readGguf } from "../../src/gguf/read-gguf.js";
 import { ensureFixtures, SPM_SPACE } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 const BOS = 1;
 const IM_START = 3;
@@ -30,9 +29,7 @@ for (const engine of ["llama-server", "llama-cpp"] as const) {
       const fixtures = await ensureFixtures();
       const header = await readGguf(fixtures.chat, { maxArrayItems: 1_000_000 });
       vocabulary = header.metadata.get("tokenizer.ggml.tokens") as string[];
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine);
       await createModel(server.baseUrl, "scripted", fixtures.chat);
     });
     after(() => server?.close());

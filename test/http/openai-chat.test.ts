@@ -20,8 +20,7 @@ import {
   TOOL_ANSWER,
   TOOL_CALL,
 } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 type Message = OpenAI.ChatCompletionMessageParam;
 const hi: Message[] = [{ role: "user", content: "Hi" }];
@@ -51,9 +50,7 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
     let openai: OpenAI;
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 2, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine, { numParallel: 2 });
       openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
       await createModel(server.baseUrl, "scripted", fixtures.chat);
       await createModel(server.baseUrl, "json", fixtures.json);

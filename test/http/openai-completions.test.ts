@@ -9,8 +9,7 @@ import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { ensureFixtures, SCRIPTED_REPLY, splitReply } from "../fixtures/models.js";
 import { startFakeServer, type FakeServer } from "../helpers/fake-server.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 for (const engine of ["llama-cpp", "llama-server"] as const) {
   describe(`engine ${engine}`, () => {
@@ -18,9 +17,7 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
     let openai: OpenAI;
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 2, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine, { numParallel: 2 });
       openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
       await createModel(server.baseUrl, "scripted", fixtures.chat);
     });

@@ -9,8 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { OpenAIEmbeddings } from "@langchain/openai";
 import OpenAI from "openai";
 import { ensureFixtures } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 const TEXTS = ["hello world", "the weather in Paris"];
 /** Longer than the 1024-token context of the servers below. */
@@ -33,9 +32,7 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
 
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine);
       await createModel(server.baseUrl, "tiny", fixtures.tiny);
       await createModel(server.baseUrl, "scripted", fixtures.chat);
       client = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });

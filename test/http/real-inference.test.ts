@@ -11,8 +11,7 @@ import { AIMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { ChatOllama, OllamaEmbeddings } from "@langchain/ollama";
 import { Ollama, type Tool } from "ollama";
 import { ensureFixtures, JSON_REPLY, JSON_REPLY_SCHEMA, SCRIPTED_REPLY, TOOL_ANSWER, TOOL_CALL } from "../fixtures/models.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, readNdjson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, readNdjson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 let server: TestServer;
 let ollama: Ollama;
@@ -23,9 +22,7 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
 describe(`engine ${engine}`, () => {
 before(async () => {
   const fixtures = await ensureFixtures();
-  const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-  server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
-  assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+  server = await startEngineServer(engine);
   ollama = new Ollama({ host: server.baseUrl });
   await createModel(server.baseUrl, "scripted", fixtures.chat);
   await createModel(server.baseUrl, "json", fixtures.json);

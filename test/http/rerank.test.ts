@@ -11,8 +11,7 @@ import { gguf } from "../fixtures/gguf-writer.js";
 import { ensureFixtures, RERANK_DOCUMENTS, RERANK_ORDER, RERANK_QUERY, RERANK_SCORES } from "../fixtures/models.js";
 import { startFakeServer, type FakeServer } from "../helpers/fake-server.js";
 import { writeFakeModel } from "../helpers/gguf-files.js";
-import { buildLlamaServer } from "../helpers/llama-server-binary.js";
-import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
+import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
 
 interface RerankAnswer {
   id: string;
@@ -100,9 +99,7 @@ for (const engine of ["llama-server", "llama-cpp"] as const) {
     let server: TestServer;
     before(async () => {
       const fixtures = await ensureFixtures();
-      const llamaServer = engine === "llama-server" ? { llamaServer: buildLlamaServer() } : {};
-      server = await startServer({ config: { gpu: "off", threads: 1, contextLength: 1024, numParallel: 1, engine, ...llamaServer } });
-      assert.equal(server.app.services.engine, engine, "the engine under test runs (no fallback)");
+      server = await startEngineServer(engine);
       await createModel(server.baseUrl, "reranker", fixtures.reranker);
       await createModel(server.baseUrl, "tiny", fixtures.tiny);
     });

@@ -120,7 +120,7 @@ test("toMessages: the model's SYSTEM is prepended only when the conversation has
 
 test("toMessages: tool call arguments that are not a JSON object are a 400 naming the field", () => {
   assert.throws(() => toMessages([{ role: "assistant", tool_calls: [{ function: { name: "f", arguments: "{oops" } }] }]), /messages\[0\]\.tool_calls\[0\]\.function\.arguments: not valid JSON/);
-  assert.throws(() => toMessages([{ role: "assistant", tool_calls: [{ function: { name: "f", arguments: "[1]" } }] }]), /expected an object/);
+  assert.throws(() => toMessages([{ role: "assistant", tool_calls: [{ function: { name: "f", arguments: "[1]" } }] }]), /arguments: expected a JSON object/);
 });
 
 test("toCompletionRequest: templated mode takes the model's system/template; raw mode refuses them", () => {

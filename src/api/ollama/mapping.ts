@@ -6,6 +6,7 @@ import { dropUndefined, toSampling } from "../../inference/model-options.js";
 import type { Capability, ModelRecord } from "../../domain/model.js";
 import { canRenderPromptTemplate } from "../../engine/prompt-template.js";
 import { type ChatBody, type GenerateBody, type WireMessage, type WireOptions, type WireTool, type WireToolCall } from "./schemas.js";
+import { parseToolArguments } from "../tool-arguments.js";
 
 /** Pure translations between Ollama's wire format and the domain, in both directions. */
 
@@ -67,17 +68,8 @@ function toMessage(m: WireMessage, index: number): Message {
 }
 
 function toToolCall(call: WireToolCall, field: string): ToolCall {
-  const args = call.function.arguments;
-  let parsed: unknown = args ?? {};
-  if (typeof args === "string") {
-    try {
-      parsed = args.trim() === "" ? {} : JSON.parse(args);
-    } catch {
-      throw new InvalidRequestError(`${field}.function.arguments: not valid JSON`);
-    }
-  }
-  if (!isObject(parsed)) throw new InvalidRequestError(`${field}.function.arguments: expected an object`);
-  return { ...(call.id !== undefined && { id: call.id }), name: call.function.name, arguments: parsed };
+  const args = parseToolArguments(call.function.arguments, `${field}.function.arguments`);
+  return { ...(call.id !== undefined && { id: call.id }), name: call.function.name, arguments: args };
 }
 
 export function toCompletionRequest(body: GenerateBody, record: ModelRecord, options: WireOptions): CompletionRequest {
@@ -322,9 +314,5 @@ function lastOf<T>(items: readonly T[]): T {
   const last = items[items.length - 1];
   if (last === undefined) throw new InternalError("the engine ended a stream without a done event");
   return last;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -4,6 +4,7 @@ import type { Capability, ModelRecord } from "../../domain/model.js";
 import { dropUndefined, type ModelOptions } from "../../inference/model-options.js";
 import { openaiOptions, openaiSampling } from "./sampling.js";
 import type { ChatCompletionBody, WireContentPart, WireEffort, WireMessage, WireResponseFormat, WireTool, WireToolCall, WireToolChoice } from "./schemas.js";
+import { parseToolArguments } from "../tool-arguments.js";
 
 /** Pure mapping of a chat completion request (OpenAI wire) onto the domain ChatRequest. */
 
@@ -163,15 +164,6 @@ function imageData(image: WireContentPart["image_url"], field: string, context: 
 }
 
 function toToolCall(call: WireToolCall, field: string): ToolCall {
-  const args = call.function.arguments;
-  let parsed: unknown = args ?? {};
-  if (typeof args === "string") {
-    try {
-      parsed = args.trim() === "" ? {} : JSON.parse(args);
-    } catch {
-      throw new InvalidRequestError(`${field}.function.arguments: not valid JSON`);
-    }
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidRequestError(`${field}.function.arguments: expected a JSON object`);
-  return { ...(call.id !== undefined && { id: call.id }), name: call.function.name, arguments: parsed as Record<string, unknown> };
+  const args = parseToolArguments(call.function.arguments, `${field}.function.arguments`);
+  return { ...(call.id !== undefined && { id: call.id }), name: call.function.name, arguments: args };
 }
