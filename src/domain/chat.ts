@@ -65,6 +65,8 @@ export interface ThinkingRequest {
   /** false turns thinking off where the template allows it. */
   enabled: boolean;
   effort?: ThinkingEffort;
+  /** At most this many tokens of reasoning (Anthropic's `budget_tokens`); the answer follows when it is spent. */
+  budgetTokens?: number;
 }
 
 /** Log-probabilities of each generated token, and of the `top` most likely tokens at each step (0–20). */

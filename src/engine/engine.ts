@@ -83,6 +83,11 @@ export interface LoadedModel {
    * model fails with CapabilityError.
    */
   rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult>;
+  /**
+   * How many prompt tokens this conversation takes, rendered by the model's template with its tools, exactly as
+   * `chat` would read it (Anthropic's count_tokens; context accounting by agents).
+   */
+  countTokens(request: ChatRequest, signal: AbortSignal): Promise<number>;
   /** The model's tokens for a text (its own tokenizer). */
   tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]>;
   /** Text of token ids; an id outside the vocabulary fails with InvalidRequestError. */

@@ -55,6 +55,10 @@ export class LeasedModel implements ModelHandle {
     return this.timed((s) => this.model.rerank(request, s), signal);
   }
 
+  countTokens(request: ChatRequest, signal: AbortSignal): Promise<number> {
+    return this.timed((s) => this.model.countTokens(request, s), signal);
+  }
+
   tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]> {
     return this.timed((s) => this.model.tokenize(request, s), signal);
   }

@@ -118,6 +118,11 @@ class FakeModel implements LoadedModel {
     return request.text.split(" ").map((piece) => ({ id: piece.length, piece }));
   }
 
+  /** One token per word of every message. */
+  async countTokens(request: ChatRequest): Promise<number> {
+    return request.messages.reduce((n, m) => n + m.content.split(" ").length, 0);
+  }
+
   async detokenize(tokens: readonly number[]): Promise<string> {
     return tokens.map((t) => "x".repeat(t)).join(" ");
   }

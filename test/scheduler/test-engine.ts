@@ -101,6 +101,11 @@ class TestModel implements LoadedModel {
     return [];
   }
 
+  /** One token per word of every message. */
+  async countTokens(request: ChatRequest): Promise<number> {
+    return request.messages.reduce((n, m) => n + m.content.split(" ").length, 0);
+  }
+
   async detokenize(): Promise<string> {
     return "";
   }

@@ -243,6 +243,10 @@ export class LlamaCppModel implements LoadedModel {
     });
   }
 
+  async countTokens(): Promise<never> {
+    throw new InternalError("countTokens: not yet served by this engine");
+  }
+
   async tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<DomainToken[]> {
     if (signal.aborted) throw new RequestCancelledError();
     return this.vocabulary.tokenize(request);

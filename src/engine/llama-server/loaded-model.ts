@@ -191,6 +191,10 @@ export class LlamaServerModel implements LoadedModel {
   }
 
   /** /tokenize with pieces; a piece that is not UTF-8 on its own (part of a character) comes as bytes and reads as U+FFFD. */
+  async countTokens(): Promise<never> {
+    throw new InternalError("countTokens: not yet served by this engine");
+  }
+
   async tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]> {
     const body = { content: request.text, add_special: request.addSpecial, parse_special: request.parseSpecial, with_pieces: true };
     const { tokens } = await this.client.post<{ tokens: { id: number; piece: string | number[] }[] }>("/tokenize", body, signal);
