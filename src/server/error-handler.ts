@@ -18,8 +18,30 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): vo
 }
 
 export function errorBody(url: string, error: AppError): unknown {
+  if (isAnthropicRoute(url)) return anthropicErrorBody(error);
   if (isOpenAiRoute(url)) return openaiErrorBody(error);
   return { error: error.message };
+}
+
+/** Anthropic's Messages API: `/v1/messages` and `/v1/messages/count_tokens` (Claude Code adds `?beta=true`). */
+export function isAnthropicRoute(url: string): boolean {
+  return url === "/v1/messages" || url.startsWith("/v1/messages/") || url.startsWith("/v1/messages?");
+}
+
+/** Anthropic's error object; `type` follows the status as Anthropic names it (its SDKs branch on it). */
+export function anthropicErrorBody(error: AppError): { type: "error"; error: { type: string; message: string } } {
+  return { type: "error", error: { type: anthropicErrorType(error.status), message: error.message } };
+}
+
+function anthropicErrorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status === 503 || status === 529) return "overloaded_error";
+  if (status < 500) return "invalid_request_error";
+  return "api_error";
 }
 
 /** The routes that answer errors in OpenAI's shape: `/v1/*`, and `/rerank` (llama-server's and vLLM's alias). */

@@ -1,4 +1,4 @@
-/** The OpenAI error shape: type by status, the field an InvalidRequestError names as `param`, our stable code. */
+/** Error bodies by protocol: OpenAI (type by status, the field as `param`, our code) and Anthropic (its types). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InvalidRequestError, ModelNotFoundError, QueueFullError, GenerationError } from "../../src/domain/errors.js";
@@ -26,4 +26,17 @@ test("a full queue tells the SDKs how long to wait, in seconds and in millisecon
   const error = new QueueFullError(3);
   assert.equal(error.headers["retry-after"], "3");
   assert.equal(error.headers["retry-after-ms"], "3000");
+});
+
+test("/v1/messages routes answer in Anthropic's shape, with its type for each status", () => {
+  assert.deepEqual(errorBody("/v1/messages?beta=true", new InvalidRequestError("max_tokens: required")), {
+    type: "error",
+    error: { type: "invalid_request_error", message: "max_tokens: required" },
+  });
+  const missing = errorBody("/v1/messages/count_tokens", new ModelNotFoundError("x")) as { error: { type: string } };
+  assert.equal(missing.error.type, "not_found_error");
+  const busy = errorBody("/v1/messages", new QueueFullError(1)) as { error: { type: string } };
+  assert.equal(busy.error.type, "overloaded_error");
+  const failed = errorBody("/v1/messages", new GenerationError("boom")) as { error: { type: string } };
+  assert.equal(failed.error.type, "api_error");
 });
