@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
+import { decodeRequestBodies } from "./body-encoding.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
@@ -53,6 +54,7 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
       };
     },
   });
+  decodeRequestBodies(http);
   services.metrics.register(http);
   await http.register(ollamaRoutes(services));
   await http.register(openaiRoutes(services));
