@@ -2,6 +2,7 @@ import type { FinishReason, GenerationEvent, Usage } from "../domain/generation.
 import type { ModelRecord } from "../domain/model.js";
 import type { Lease, Scheduler } from "../scheduler/scheduler.js";
 import type { Metrics } from "../server/metrics.js";
+import { recordUsage } from "./request-context.js";
 import { toKeepAliveMs, toLoadOptions, type ModelOptions } from "./model-options.js";
 
 /**
@@ -60,6 +61,7 @@ export async function* streamOnModel(
         continue;
       }
       metrics.generation(spec.record.name, event.usage);
+      recordUsage(spec.record.name, event.usage);
       const outcome: Outcome = { reason: event.reason, usage: event.usage, totalDurationNs: since(spec.startedNs), loadDurationNs };
       if (event.context) outcome.context = event.context;
       yield { type: "done", outcome };

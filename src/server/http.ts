@@ -4,6 +4,7 @@ import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
 import { decodeRequestBodies } from "./body-encoding.js";
+import { installRequestContext, requestId } from "./request-context.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
@@ -32,7 +33,10 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
     // Streams can run for minutes; the client decides when to give up.
     requestTimeout: 0,
     return503OnClosing: true,
+    genReqId: requestId,
+    requestIdHeader: false,
   });
+  installRequestContext(http);
   http.setErrorHandler(handleError);
   http.setNotFoundHandler(handleNotFound);
   const checkHost = hostChecker(parseListenAddress(config.host).host);

@@ -25,6 +25,8 @@ export interface StartOptions {
   engine?: Engine;
   /** Settings on top of the test defaults (silent logs, one thread, temp home, the in-process engine). */
   config?: Partial<Record<SettingName, unknown>>;
+  /** Runs on the built app before it listens (a test may add Fastify hooks to observe requests). */
+  beforeListen?: (app: App) => void;
 }
 
 /** Builds the real app over a temp home and listens on 127.0.0.1, on a free port. */
@@ -33,6 +35,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   // The in-process engine unless a test names one: its tests use fixtures in node-llama-cpp's tool-call syntax.
   const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, engine: "llama-cpp", ...options.config });
   const app = await buildApp(config, options.engine ? { engine: options.engine } : {});
+  options.beforeListen?.(app);
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   return {
     baseUrl: address,

@@ -1,0 +1,40 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Principal } from "../auth/principal.js";
+import type { Usage } from "../domain/generation.js";
+
+/**
+ * What the server knows about the request being served, reachable from any code that runs for it (the adapters,
+ * run-model, the engines' callers) without threading it through every call: its id, who makes it, the model it
+ * used and the tokens it spent. Rate limits, the audit log, metrics and logs read it.
+ */
+export interface RequestContext {
+  /** The request's id: the client's `x-request-id` when it is sane, else a new one; echoed in the response. */
+  readonly id: string;
+  principal: Principal;
+  /** The model the request ran on (its normalised name), once known. */
+  model?: string;
+  /** Tokens spent so far (all generations of the request: `n` choices, count_tokens…). */
+  readonly usage: { promptTokens: number; cachedTokens: number; completionTokens: number };
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+/** Runs `work` (the rest of a request) inside `context`. */
+export function runInRequest(context: RequestContext, work: () => void): void {
+  storage.run(context, work);
+}
+
+/** The context of the request this code runs for, if any (none in the CLI, tests of pure logic, start-up work). */
+export function currentRequest(): RequestContext | undefined {
+  return storage.getStore();
+}
+
+/** Adds a generation's usage to the current request's (no-op outside a request). */
+export function recordUsage(model: string, usage: Usage): void {
+  const context = storage.getStore();
+  if (!context) return;
+  context.model = model;
+  context.usage.promptTokens += usage.promptTokens;
+  context.usage.cachedTokens += usage.cachedTokens ?? 0;
+  context.usage.completionTokens += usage.completionTokens;
+}
