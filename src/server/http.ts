@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
+import { anthropicRoutes } from "../api/anthropic/routes.js";
 import { decodeRequestBodies } from "./body-encoding.js";
 import { installRequestContext, requestId } from "./request-context.js";
 import { handleError, handleNotFound } from "./error-handler.js";
@@ -62,5 +63,6 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   services.metrics.register(http);
   await http.register(ollamaRoutes(services));
   await http.register(openaiRoutes(services));
+  await http.register(anthropicRoutes(services));
   return http;
 }
