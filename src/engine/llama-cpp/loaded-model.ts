@@ -26,6 +26,7 @@ import type { LoadedModel, LoadSpec, ModelStats } from "../engine.js";
 import { EventStream } from "../event-stream.js";
 import { renderPromptTemplate } from "../prompt-template.js";
 import { validateStructuredOutput } from "../structured-output.js";
+import { hasLaterSystem, rendersSystemInPlace, SYSTEM_PROBE, systemAsUserTurns } from "../system-turns.js";
 import { toChatHistory } from "./chat-history.js";
 import { callingAFunction, ChatWrappers, describingFunctions } from "./chat-wrappers.js";
 import { fromLlamaError } from "./errors.js";
@@ -60,6 +61,8 @@ export class LlamaCppModel implements LoadedModel {
   private readonly embedLock = new Mutex();
   private readonly rankLock = new Mutex();
   private unloading?: Promise<void>;
+  /** Whether the chat wrapper renders a system message after other turns where it occurs (tried once, on first need). */
+  private systemInPlace?: boolean;
 
   private readonly sequences: LlamaContextSequence[];
 
@@ -243,8 +246,14 @@ export class LlamaCppModel implements LoadedModel {
     });
   }
 
-  async countTokens(): Promise<never> {
-    throw new InternalError("countTokens: not yet served by this engine");
+  /**
+   * The prompt `chat` would read for this conversation: rendered by the same chat wrapper (thinking setting, tools
+   * documented or callable, a forced call) with an empty reply to come, and tokenized, start tokens included. The
+   * whole conversation is counted: a chat of one longer than the context loses its oldest part first (`truncate`).
+   */
+  async countTokens(request: ChatRequest, signal: AbortSignal): Promise<number> {
+    if (signal.aborted) throw new RequestCancelledError();
+    return this.planChat({ ...request, truncate: true }).prompt().length; // counted, not refused, when too long
   }
 
   async tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<DomainToken[]> {
@@ -278,7 +287,7 @@ export class LlamaCppModel implements LoadedModel {
     } catch (error) {
       return failed(error);
     }
-    return this.generate(signal, request, plan.prompt, { stopAtContextEnd: request.shift === false }, async (sequence, output) => {
+    return this.generate(signal, request, plan.prompt, { stopAtContextEnd: request.shift === false, rendered: true }, async (sequence, output) => {
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: plan.wrapper, autoDisposeSequence: false });
       try {
         const common = {
@@ -291,7 +300,7 @@ export class LlamaCppModel implements LoadedModel {
           ...(plan.thoughtBudget !== undefined && { budgets: { thoughtTokens: plan.thoughtBudget } }),
           ...(plan.contextShift && { contextShift: plan.contextShift }),
         };
-        const history = toChatHistory(request.messages);
+        const history = toChatHistory(plan.messages);
         const functions = plan.tools.callable;
         const result = functions
           ? await chat.generateResponse(history, {
@@ -331,19 +340,22 @@ export class LlamaCppModel implements LoadedModel {
     if (tools.described) wrapper = describingFunctions(wrapper, tools.described);
     if (tools.force) wrapper = callingAFunction(wrapper);
     const tokenBias = toTokenBias(this.model, this.vocabulary, request.sampling.logitBias);
+    const messages = hasLaterSystem(request.messages) && !this.rendersSystemInPlace() ? systemAsUserTurns(request.messages) : request.messages;
     let tokens: Token[] | undefined;
-    const prompt = (): Token[] => (tokens ??= this.renderChat(wrapper, request, tools.callable));
+    const prompt = (): Token[] => (tokens ??= this.renderChat(wrapper, messages, tools.callable));
     const contextSize = this.context.contextSize;
     const overflow = (length: number): ContextOverflowError =>
       new ContextOverflowError(`the conversation takes ${length} tokens, more than the context of ${contextSize} holds (truncation is off)`);
     if (request.truncate === false && prompt().length + 1 >= contextSize) throw overflow(prompt().length);
+    const thoughtBudget = request.thinking?.enabled === false ? 0 : request.thinking?.budgetTokens;
     return {
       wrapper,
       tools,
+      messages,
       prompt,
       sampling: toLlamaSampling(request.sampling, this.generationLimit()),
       ...(tokenBias && { tokenBias }),
-      ...(request.thinking?.enabled === false && { thoughtBudget: 0 }),
+      ...(thoughtBudget !== undefined && thoughtBudget >= 0 && { thoughtBudget: Math.floor(thoughtBudget) }),
       // Neither truncated nor shifted, the history never has to be cut: if node-llama-cpp still needs to (tokens it
       // adds while generating), that is an overflow, not something to do silently.
       ...(request.truncate === false &&
@@ -358,12 +370,30 @@ export class LlamaCppModel implements LoadedModel {
   }
 
   /** The conversation as the chat wrapper renders it for the model, with the functions it may call documented. */
-  private renderChat(wrapper: ChatWrapper, request: ChatRequest, functions: ChatModelFunctions | undefined): Token[] {
+  private renderChat(wrapper: ChatWrapper, messages: readonly Message[], functions: ChatModelFunctions | undefined): Token[] {
     const state = wrapper.generateContextState({
-      chatHistory: [...toChatHistory(request.messages), { type: "model", response: [] }],
+      chatHistory: [...toChatHistory(messages), { type: "model", response: [] }],
       ...(functions && { availableFunctions: functions }),
     });
     return state.contextText.tokenize(this.model.tokenizer);
+  }
+
+  /**
+   * Whether the model's chat wrapper renders a system message after other turns where it occurs (SYSTEM_PROBE, once).
+   * node-llama-cpp's Jinja wrapper, when the template fails on one, turns every system message (the first one too)
+   * into a user message for that request alone: that counts as no, since the first one would change between turns.
+   */
+  private rendersSystemInPlace(): boolean {
+    if (this.systemInPlace === undefined) {
+      try {
+        const state = this.wrappers.for(undefined).generateContextState({ chatHistory: [...toChatHistory(SYSTEM_PROBE), { type: "model", response: [] }] });
+        const converted = (state as { transformedSystemMessagesToUserMessages?: boolean }).transformedSystemMessagesToUserMessages === true;
+        this.systemInPlace = !converted && rendersSystemInPlace(state.contextText.toString());
+      } catch {
+        this.systemInPlace = false;
+      }
+    }
+    return this.systemInPlace;
   }
 
   /** Tokens generated at most per request: what the context can hold. */
@@ -414,9 +444,10 @@ export class LlamaCppModel implements LoadedModel {
   /**
    * Takes the free sequence whose KV cache serves the prompt best: the one that served the previous turn of this
    * conversation, so only the new turn is read. Each is scored by the prefix it shares with the prompt minus the
-   * cached tokens the prompt would overwrite (another conversation's, kept for its own follow-up), so a shared
-   * template header does not hand a stranger's cache over when an empty sequence is free. On a tie, the one idle
-   * the longest.
+   * cached tokens the prompt would overwrite (another conversation's, kept for its own follow-up); the best one is
+   * taken when it keeps more than it loses. When none does (a new conversation, or a side request of an agent between
+   * its turns), the one idle the longest is taken, as llama-server picks its slots: the conversations in use keep
+   * their caches, however long or short they are, and a shared template header does not hand a stranger's cache over.
    */
   private takeSequence(prompt: () => readonly Token[]): LlamaContextSequence | undefined {
     if (this.freeSequences.length <= 1) return this.freeSequences.pop();
@@ -426,8 +457,8 @@ export class LlamaCppModel implements LoadedModel {
     } catch {
       tokens = []; // the generation itself reports what is wrong with the prompt
     }
-    let best = 0;
-    let bestScore = -Infinity;
+    let best = 0; // freeSequences is in the order they were freed: the first has been idle the longest
+    let bestScore = 0;
     this.freeSequences.forEach((sequence, index) => {
       const cached = sequence.contextTokens;
       const shared = commonPrefixLength(cached, tokens);
@@ -441,13 +472,17 @@ export class LlamaCppModel implements LoadedModel {
    * Runs one generation on a free sequence and turns its output into a GenerationEvent stream. The sequence's
    * evaluation is watched (EvaluationTap) for usage: every prompt token and those reused from the KV cache, every
    * token sampled, and wall-clock time split at the first one; and for log-probabilities when they are asked for.
+   * With `rendered` (a chat), the prompt is at most `prompt()`, the rendered conversation: tokens node-llama-cpp
+   * writes after it before the model samples (a forced call's prefix, an opened thought) are the reply's, as
+   * llama-server samples them under its grammar; so a chat reports the prompt countTokens counts. (A completion's
+   * prompt is what LlamaCompletion evaluates, the start token it adds included.)
    * With `stopAtContextEnd`, generation stops with `length` where node-llama-cpp would shift the context.
    */
   private generate(
     signal: AbortSignal,
     request: { format: OutputFormat; logprobs?: LogprobsRequest },
     prompt: () => readonly Token[],
-    options: { stopAtContextEnd?: boolean },
+    options: { stopAtContextEnd?: boolean; rendered?: boolean },
     run: (sequence: LlamaContextSequence, output: Output) => Promise<RunResult>,
   ): AsyncIterable<GenerationEvent> {
     const abort = new AbortController();
@@ -502,15 +537,16 @@ export class LlamaCppModel implements LoadedModel {
       const end = process.hrtime.bigint();
       const split = tap.firstSampleAt ?? end;
       const reason: FinishReason = contextEnd || result?.stopReason === "maxTokens" ? "length" : "stop";
+      const promptTokens = options.rendered ? Math.min(tap.promptTokens, renderedLength(prompt) ?? tap.promptTokens) : tap.promptTokens;
       stream.push({
         type: "done",
         reason,
         usage: {
-          promptTokens: tap.promptTokens,
-          cachedTokens: tap.cachedTokens,
+          promptTokens,
+          cachedTokens: Math.min(tap.cachedTokens, promptTokens),
           // Every token sampled: reasoning, tool-call syntax and, when the model ended the reply, its end token (as
-          // Ollama's eval_count and llama-server's count them).
-          completionTokens: tap.sampled,
+          // Ollama's eval_count and llama-server's count them); and those written into the reply for the model.
+          completionTokens: tap.sampled + tap.promptTokens - promptTokens,
           ...(reasoningTokens > 0 && { reasoningTokens }),
           promptDurationNs: Number(split - start),
           evalDurationNs: Number(end - split),
@@ -565,12 +601,23 @@ interface RunResult {
 interface ChatPlan {
   wrapper: ChatWrapper;
   tools: ToolPlan;
+  /** The conversation as it is rendered (later system messages as user text where the wrapper takes none). */
+  messages: readonly Message[];
   /** The rendered prompt (computed once, on first use). */
   prompt: () => Token[];
   sampling: LlamaSampling;
   tokenBias?: TokenBias;
   thoughtBudget?: number;
   contextShift?: LLamaChatGenerateResponseOptions["contextShift"];
+}
+
+/** The rendered prompt's length, or undefined when it cannot be rendered (the generation reports why). */
+function renderedLength(prompt: () => readonly Token[]): number | undefined {
+  try {
+    return prompt().length;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stream that fails at once (a request refused before it runs). */

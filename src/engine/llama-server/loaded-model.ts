@@ -1,10 +1,11 @@
-import type { ChatRequest, CompletionRequest } from "../../domain/chat.js";
+import type { ChatRequest, CompletionRequest, Message } from "../../domain/chat.js";
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../../domain/embedding.js";
-import { CapabilityError, ContextOverflowError, InternalError, InvalidRequestError } from "../../domain/errors.js";
+import { AppError, CapabilityError, ContextOverflowError, InternalError, InvalidRequestError } from "../../domain/errors.js";
 import type { GenerationEvent } from "../../domain/generation.js";
 import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine.js";
 import { renderPromptTemplate } from "../prompt-template.js";
-import { isRecord, type ServerClient } from "./client.js";
+import { hasLaterSystem, rendersSystemInPlace, SYSTEM_PROBE, systemAsUserTurns } from "../system-turns.js";
+import { isRecord, ServerErrorResponse, type ServerClient } from "./client.js";
 import { fitConversation, mightOverflow, type FittedConversation } from "./context-fit.js";
 import { runGeneration, type StreamPlan, type Timings } from "./generation.js";
 import { toFormatBody, toLogprobsBody, toOaiMessages, toSamplingBody, toThinkingBody, toToolsBody, type OaiMessage } from "./request-body.js";
@@ -39,6 +40,8 @@ export class LlamaServerModel implements LoadedModel {
   private reranking?: Promise<ServerProcess>;
   private unloading?: Promise<void>;
   private readonly speculative = { drafted: 0, accepted: 0 };
+  /** Whether the template renders a system message after other turns where it occurs (asked once, on first need). */
+  private systemInPlace?: Promise<boolean>;
   /** The embedding process, once started. */
   embeddingProcess?: ServerProcess;
   /** The rerank process, once started. */
@@ -75,9 +78,9 @@ export class LlamaServerModel implements LoadedModel {
    * `truncate` is false, loses its oldest turns (context-fit.ts); with `shift` false the reply is bounded by the room
    * the prompt leaves, so it stops there with `length` instead of discarding the oldest context (llama-server runs
    * with --context-shift). Log-probabilities with tools are refused: llama-server does not stream them together.
+   * A system message after other turns goes as user text where the template takes none there (system-turns.ts).
    */
   chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    const messages = toOaiMessages(request.messages);
     const sampling = toSamplingBody(request.sampling, this.spec.contextSize);
     const logprobsTop = request.logprobs?.top;
     return this.generate(signal, async (abort) => {
@@ -85,6 +88,7 @@ export class LlamaServerModel implements LoadedModel {
       if (request.logprobs !== undefined && tools.tools !== undefined) {
         throw new InvalidRequestError("log-probabilities cannot be returned together with tools on the llama-server engine: ask for one or the other");
       }
+      const messages = await this.oaiMessages(request.messages);
       const template = { ...tools, ...toThinkingBody(request.thinking) };
       const structured = request.format.type !== "text" && tools.tools === undefined;
       const plan = async (measure: boolean, planSignal: AbortSignal): Promise<StreamPlan> => {
@@ -190,11 +194,19 @@ export class LlamaServerModel implements LoadedModel {
     return { scores: scores as number[], promptTokens: answer.usage?.prompt_tokens ?? 0 };
   }
 
-  /** /tokenize with pieces; a piece that is not UTF-8 on its own (part of a character) comes as bytes and reads as U+FFFD. */
-  async countTokens(): Promise<never> {
-    throw new InternalError("countTokens: not yet served by this engine");
+  /**
+   * The prompt `chat` would read for this conversation, counted by llama-server itself: the same body (messages,
+   * tools and tool choice, thinking switches) rendered by the model's template and tokenized as the chat endpoint
+   * does (start tokens added, special tokens parsed), by /v1/chat/completions/input_tokens. The whole conversation is
+   * counted: a chat of one longer than the context would lose its oldest turns first (`truncate`).
+   */
+  async countTokens(request: ChatRequest, signal: AbortSignal): Promise<number> {
+    const tools = toToolsBody(request.tools ?? [], request.toolChoice, request.parallelToolCalls);
+    const messages = await this.oaiMessages(request.messages);
+    return this.promptLength({ messages, ...tools, ...toThinkingBody(request.thinking) }, signal);
   }
 
+  /** /tokenize with pieces; a piece that is not UTF-8 on its own (part of a character) comes as bytes and reads as U+FFFD. */
   async tokenize(request: TokenizeRequest, signal: AbortSignal): Promise<Token[]> {
     const body = { content: request.text, add_special: request.addSpecial, parse_special: request.parseSpecial, with_pieces: true };
     const { tokens } = await this.client.post<{ tokens: { id: number; piece: string | number[] }[] }>("/tokenize", body, signal);
@@ -253,9 +265,37 @@ export class LlamaServerModel implements LoadedModel {
     return (await this.client.post<{ prompt: string }>("/apply-template", body, signal)).prompt;
   }
 
-  /** Tokens of the prompt a chat body makes, as llama-server counts them (template rendered, start tokens added). */
+  /**
+   * Tokens of the prompt a chat body makes, as llama-server counts them: its chat parameters parsed, the template
+   * rendered and the prompt tokenized as /v1/chat/completions does (start tokens added, special tokens parsed).
+   */
   private async promptLength(body: { messages: readonly OaiMessage[] } & Record<string, unknown>, signal: AbortSignal): Promise<number> {
-    return (await this.tokenIds(this.client, await this.applyTemplate(body, signal), true, signal)).length;
+    const answer = await this.client.post<{ input_tokens?: unknown }>("/v1/chat/completions/input_tokens", body, signal);
+    if (typeof answer.input_tokens !== "number") throw new InternalError("llama-server did not count the prompt's tokens");
+    return answer.input_tokens;
+  }
+
+  /** Domain messages as llama-server takes them; later system messages as user text where the template takes none. */
+  private async oaiMessages(messages: readonly Message[]): Promise<OaiMessage[]> {
+    if (!hasLaterSystem(messages) || (await this.rendersSystemInPlace())) return toOaiMessages(messages);
+    return toOaiMessages(systemAsUserTurns(messages));
+  }
+
+  /**
+   * Whether the template renders a later system message where it occurs: SYSTEM_PROBE through /apply-template, once.
+   * A template that fails on it (llama-server answers with an error) does not; a failure to reach the process is not
+   * remembered (the next request asks again).
+   */
+  private rendersSystemInPlace(): Promise<boolean> {
+    this.systemInPlace ??= this.client.post<{ prompt: string }>("/apply-template", { messages: toOaiMessages(SYSTEM_PROBE) }).then(
+      (answer) => rendersSystemInPlace(answer.prompt),
+      (error: unknown) => {
+        if (error instanceof AppError && error.cause instanceof ServerErrorResponse) return false;
+        this.systemInPlace = undefined;
+        throw error;
+      },
+    );
+    return this.systemInPlace;
   }
 
   /** Token ids of `text`, special tokens parsed; with the model's start tokens (BOS) when `addSpecial`. */

@@ -124,11 +124,21 @@ export function toToolsBody(tools: readonly ToolDefinition[], choice: ToolChoice
  * Thinking → the template's switches: off is `enable_thinking: false` (the template variable Qwen-style templates
  * read) and `reasoning_effort: "none"` (what llama.cpp's own parser setup reads); on is `enable_thinking: true` and
  * the effort, when one is asked. Absent: nothing, so the model's template decides.
+ *
+ * A budget is `reasoning_budget_tokens`: llama.cpp's reasoning-budget sampler counts the tokens after the template's
+ * thinking start tag and, when the budget is spent, forces its end tag, after which the model answers. It needs the
+ * tags from llama.cpp's parser setup for the template (Qwen3's `<think>`/`</think>`, DeepSeek's, gpt-oss' channels…),
+ * matched as tokens; a template without them, or the /completion path (a formatted chat), is not bounded.
  */
 export function toThinkingBody(thinking: ThinkingRequest | undefined): Record<string, unknown> {
   if (thinking === undefined) return {};
   if (!thinking.enabled) return { chat_template_kwargs: { enable_thinking: false }, reasoning_effort: "none" };
-  return { chat_template_kwargs: { enable_thinking: true }, ...(thinking.effort !== undefined && { reasoning_effort: thinking.effort }) };
+  const budget = thinking.budgetTokens;
+  return {
+    chat_template_kwargs: { enable_thinking: true },
+    ...(thinking.effort !== undefined && { reasoning_effort: thinking.effort }),
+    ...(budget !== undefined && budget >= 0 && { reasoning_budget_tokens: Math.floor(budget) }),
+  };
 }
 
 /**
