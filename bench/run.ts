@@ -14,6 +14,16 @@
  * (default 2GiB), BENCH_PULL_LIMITED_SIZE (512MiB), BENCH_PULL_RATE (20MB a second per connection), BENCH_PULL_REPS (3),
  * BENCH_PULL_INTERNET=inline (the fake Hub in the bench's process instead of its own).
  *
+ * Then (bench/health.ts) GET /health and /ready latency p50/p99, idle and while every slot generates. BENCH_HEALTH=0
+ * skips it, BENCH_HEALTH_ONLY=1 runs only it (as does `node --import tsx bench/health.ts`); BENCH_HEALTH_SLOTS
+ * (default 4), BENCH_HEALTH_PROBES (500), BENCH_HEALTH_INTERVAL_MS (10).
+ *
+ * Then (bench/agent-session.ts) a recorded 20-turn coding-agent session through /api/chat, /v1/chat/completions,
+ * /v1/messages and /v1/responses (whole input, and previous_response_id), each on a fresh server: time to first token
+ * and prompt tokens read vs reused per turn. BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it (as does
+ * `node --import tsx bench/agent-session.ts`); BENCH_AGENT_TURNS (20), BENCH_AGENT_CONTEXT (16384), BENCH_AGENT_APIS
+ * (chat,completions,messages,responses,responses-previous).
+ *
  * Environment: BENCH_MODEL (134m, 1b or 8b), BENCH_STREAMS (e.g. 1,8,32), BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
  * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
@@ -21,8 +31,10 @@
 import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import { loadConfig } from "../src/config/load.js";
+import { agentBenchOptions, agentSessionBench } from "./agent-session.js";
 import { DirectRunner } from "./direct.js";
 import { enginesBench } from "./engines.js";
+import { healthBench, healthBenchOptions } from "./health.js";
 import { HttpRunner } from "./http.js";
 import { cacheDir, ensureModel, modelShape, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
@@ -46,11 +58,25 @@ const config = loadConfig(env, {
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
 // Pulling a model (bench/pull.ts), before anything loads a model (BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it).
-if (env.BENCH_PULL !== "0") {
+if (env.BENCH_PULL !== "0" && env.BENCH_HEALTH_ONLY !== "1" && env.BENCH_AGENT_ONLY !== "1") {
   log("pull: ai-server's pull beside curl, from a fake Hugging Face Hub…");
   console.log(await pullBench(pullBenchOptions(env, log)));
 }
 if (env.BENCH_PULL_ONLY === "1") process.exit(0);
+
+// /health latency, idle and while every slot generates (bench/health.ts; BENCH_HEALTH=0 skips it, BENCH_HEALTH_ONLY=1 runs only it).
+if (env.BENCH_HEALTH !== "0" && env.BENCH_AGENT_ONLY !== "1") {
+  log("health: /health latency, idle and while every slot generates…");
+  console.log(await healthBench(healthBenchOptions(env, log)));
+}
+if (env.BENCH_HEALTH_ONLY === "1") process.exit(0);
+
+// An agent session through every API, TTFT and prefix reuse per turn (bench/agent-session.ts; BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it).
+if (env.BENCH_AGENT !== "0") {
+  log("agent: a recorded agent session through each API, time to first token per turn…");
+  console.log(await agentSessionBench(agentBenchOptions(env, log)));
+}
+if (env.BENCH_AGENT_ONLY === "1") process.exit(0);
 
 const shape = modelShape(env);
 const model = await ensureModel(cacheDir(env), shape);

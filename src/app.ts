@@ -10,9 +10,11 @@ import { EngineRouter } from "./engine/engine-router.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { openKeys } from "./auth/keys-at-start.js";
 import { createHttpServer } from "./server/http.js";
 import { Metrics } from "./server/metrics.js";
 import { dataPaths, openModelStore } from "./store/open-store.js";
+import { ResponseStore } from "./store/response-store.js";
 import { quantizerFor } from "./quantize/quantizer-for.js";
 import { Jobs } from "./jobs/jobs.js";
 import { JobStore } from "./jobs/job-store.js";
@@ -21,13 +23,16 @@ import type { PullPlan } from "./pull/pull-plan.js";
 import { pullWork } from "./pull/pull-work.js";
 import type { Services } from "./services.js";
 
-/** How long shutdown waits for in-flight requests before closing their sockets. */
-const SHUTDOWN_GRACE_MS = 5000;
+/** How often stored responses past AI_SERVER_RESPONSES_RETENTION are removed (reads never serve them meanwhile). */
+const RESPONSES_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface App {
   http: FastifyInstance;
   services: Services;
-  /** Stops accepting requests, unloads every model and closes the database. */
+  /**
+   * Graceful shutdown: refuses new requests (503), lets those in progress finish within AI_SERVER_SHUTDOWN_TIMEOUT
+   * and then stops them with an error, stops running pulls (resumable), unloads every model, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -38,7 +43,13 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const pending: Notice[] = [];
   let notify = (notice: Notice): void => void pending.push(notice);
   const engine = overrides.engine ?? (await createEngine(config, (notice) => notify(notice)));
-  const scheduler = new Scheduler(engine, (digest) => store.modelPath(digest), {
+  // Read when scraped (the scheduler and the jobs exist by then); told of loads, crashes and downloaded bytes.
+  const metrics: Metrics = new Metrics({
+    models: () => scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
+    requests: () => scheduler.requests(),
+    jobs: () => jobs.countByState(),
+  });
+  const scheduler: Scheduler = new Scheduler(engine, (digest) => store.modelPath(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
     slotsPerModel: config.numParallel,
@@ -50,6 +61,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     requestTimeoutMs: config.requestTimeoutMs,
     isReferenced: (modelDigest) => store.references(modelDigest),
     latest: (name) => store.get(name),
+    events: metrics,
   });
   // A model re-created with other weights, or deleted, leaves weights no name refers to: the scheduler unloads
   // them as soon as they are idle (hot swap).
@@ -57,9 +69,6 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const aliases = new ModelAliases(config.aliases);
   aliases.install(store);
   const preload = new Preloader(scheduler, (name) => store.require(name), config.preload);
-  const metrics = new Metrics(() =>
-    scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
-  );
   const quantizer = quantizerFor(config, store, db);
   const paths = dataPaths(config.home);
   const downloader = new Downloader(paths.downloads, {
@@ -70,8 +79,15 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const jobs = new Jobs<PullPlan>(new JobStore<PullPlan>(db), pullWork(config, scheduler, { store, downloader, quantizer }, paths.probes), {
     maxRunning: config.maxDownloads,
     log: (message) => notify({ level: "info", message }),
+    downloaded: (bytes) => metrics.pullDownloaded(bytes),
   });
-  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs };
+  // Stored responses (/v1/responses) past their retention are never served; they are also removed, now and hourly.
+  const responses = new ResponseStore(db, { retentionMs: config.responsesRetentionMs });
+  responses.prune();
+  const pruneResponses = setInterval(() => responses.prune(), RESPONSES_PRUNE_INTERVAL_MS);
+  pruneResponses.unref();
+  const keys = openKeys(db, config, (notice) => notify(notice));
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys };
   const http = await createHttpServer(services);
   notify = (notice) => http.log[notice.level](notice.message);
   pending.forEach(notify);
@@ -81,17 +97,17 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     http,
     services,
     async close() {
-      // Let in-flight requests finish for a grace period, then drop every socket: some clients (undici) keep
-      // connections open that never carry a request, and Node would wait for them until its headers timeout.
-      const grace = setTimeout(() => http.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-      grace.unref();
+      // New requests are refused from now on; those in progress may finish within the grace period, then they are
+      // stopped with an error and their connections dropped (server/shutdown.ts), so this always ends.
+      http.shutdown.begin(config.shutdownTimeoutMs);
       quantizer.close();
-      await http.close();
-      clearTimeout(grace);
-      await jobs.close(); // running pulls stop and stay resumable
+      // Running pulls stop at once and stay resumable (their progress streams end, saying so).
+      await Promise.all([http.close(), jobs.close()]);
+      http.shutdown.end();
       await downloader.close();
       await preload.close();
       await scheduler.close();
+      clearInterval(pruneResponses);
       closeStore();
     },
   };

@@ -1,3 +1,4 @@
+import type { KeyStore } from "./auth/key-store.js";
 import type { Config } from "./config/schema.js";
 import type { ModelAliases } from "./scheduler/aliases.js";
 import type { Preloader } from "./scheduler/preload.js";
@@ -7,6 +8,7 @@ import type { Jobs } from "./jobs/jobs.js";
 import type { PullPlan } from "./pull/pull-plan.js";
 import type { Quantizer } from "./quantize/quantizer.js";
 import type { ModelStore } from "./store/model-store.js";
+import type { ResponseStore } from "./store/response-store.js";
 
 /**
  * Everything a request handler may use; built once by the composition root (`app.ts`) and passed down. It lives
@@ -26,4 +28,8 @@ export interface Services {
   quantizer: Quantizer;
   /** Background jobs: pulls that run whether or not a client watches, resumed after a restart. */
   jobs: Jobs<PullPlan>;
+  /** Stored responses of the Responses API (/v1/responses), kept for AI_SERVER_RESPONSES_RETENTION. */
+  responses: ResponseStore;
+  /** API keys (hashed in SQLite): authentication, and the keys routes. */
+  keys: KeyStore;
 }

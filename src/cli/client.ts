@@ -1,5 +1,9 @@
 import { openModelStore } from "../store/open-store.js";
 import { loadConfig, parseListenAddress } from "../config/load.js";
+import { cliApiKey } from "./api-key.js";
+import { readFileSync } from "node:fs";
+import type { Config } from "../config/schema.js";
+import { Agent, setGlobalDispatcher } from "undici";
 
 
 export interface ModelRow {
@@ -34,10 +38,10 @@ export interface CliClient {
 /** A client for the server at AI_SERVER_HOST if it answers, else for the local store. */
 export async function clientFor(): Promise<CliClient> {
   const config = loadConfig();
-  const base = serverUrl(config.host);
+  const base = serverUrl(config);
   if (await answers(base)) {
     const { HttpCliClient } = await import("./http-client.js");
-    return new HttpCliClient(base);
+    return new HttpCliClient(base, cliApiKey(config));
   }
   const { store, db, close } = await openModelStore(config.home);
   const { LocalCliClient } = await import("./local-client.js");
@@ -46,16 +50,33 @@ export async function clientFor(): Promise<CliClient> {
 }
 
 /** The URL a client uses to reach the server listening at `host` (AI_SERVER_HOST): 0.0.0.0 is reached on 127.0.0.1. */
-export function serverUrl(hostSetting: string): string {
-  const { host, port } = parseListenAddress(hostSetting);
-  return `http://${host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+export function serverUrl(config: Pick<Config, "host" | "tlsCert">): string {
+  const { host, port } = parseListenAddress(config.host);
+  const scheme = config.tlsCert ? "https" : "http";
+  if (config.tlsCert) trustServerCertificate(config.tlsCert);
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 }
 
-/** Whether a server answers at `base` (GET /api/version within 1.5 s). */
+/**
+ * A server that serves HTTPS with its own certificate (AI_SERVER_TLS_CERT, often self-signed) is reached by this
+ * machine's CLI trusting exactly that certificate. Its name is not checked: the CLI connects to the address the
+ * server listens on, which the certificate rarely names; trusting only this certificate is what authenticates it.
+ */
+function trustServerCertificate(certFile: string): void {
+  let ca: string;
+  try {
+    ca = readFileSync(certFile, "utf8");
+  } catch {
+    return; // the server will not start with it either; the command then says no server answers
+  }
+  setGlobalDispatcher(new Agent({ connect: { ca, checkServerIdentity: () => undefined } }));
+}
+
+/** Whether a server answers at `base` (GET /api/version within 1.5 s; a 401 is a server that wants a key). */
 export async function answers(base: string): Promise<boolean> {
   try {
     const response = await fetch(`${base}/api/version`, { signal: AbortSignal.timeout(1500) });
-    return response.ok;
+    return response.ok || response.status === 401;
   } catch {
     return false;
   }

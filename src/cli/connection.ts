@@ -1,4 +1,5 @@
 import { loadConfig } from "../config/load.js";
+import { cliApiKey } from "./api-key.js";
 import { answers, serverUrl } from "./client.js";
 import { ServerApi } from "./http-client.js";
 
@@ -13,14 +14,14 @@ export interface Connection {
 
 /** Where AI_SERVER_HOST points, and whether a server answers there. */
 export async function findServer(): Promise<{ base: string; running: boolean }> {
-  const base = serverUrl(loadConfig().host);
+  const base = serverUrl(loadConfig());
   return { base, running: await answers(base) };
 }
 
 /** The running server, or undefined after saying on `notice` that none runs (for commands that need one). */
 export async function runningServer(notice: NodeJS.WritableStream = process.stdout): Promise<ServerApi | undefined> {
   const { base, running } = await findServer();
-  if (running) return new ServerApi(base);
+  if (running) return new ServerApi(base, cliApiKey(loadConfig()));
   notice.write(`no server is running at ${base}\n`);
   return undefined;
 }
@@ -33,14 +34,16 @@ export async function runningServer(notice: NodeJS.WritableStream = process.stdo
  */
 export async function connectOrStart(notice: NodeJS.WritableStream = process.stderr): Promise<Connection> {
   const { base, running } = await findServer();
-  if (running) return { api: new ServerApi(base), inProcess: false, close: async () => {} };
+  if (running) return { api: new ServerApi(base, cliApiKey(loadConfig())), inProcess: false, close: async () => {} };
   notice.write(`no server at ${base}; running one in this process\n`);
   const { buildApp } = await import("../app.js");
-  const app = await buildApp(loadConfig(process.env, { logLevel: "silent" }));
+  // Plain HTTP on loopback for this process alone, whatever AI_SERVER_TLS_* say (they are for the served address).
+  const app = await buildApp(loadConfig(process.env, { logLevel: "silent", tlsCert: "", tlsKey: "" }));
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   let closing: Promise<void> | undefined;
   return {
-    api: new ServerApi(address),
+    // A key of this process's memory only: the store's keys may require one, and the command is this server's owner.
+    api: new ServerApi(address, app.services.keys.temporaryAdminKey()),
     inProcess: true,
     close() {
       closing ??= (async () => {

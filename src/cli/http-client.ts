@@ -2,13 +2,19 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { authorizationHeaders } from "./api-key.js";
 import type { CliClient, CreateOptions, ModelRow } from "./client.js";
 
 /** Talks to a running server through its Ollama API, the way the ollama CLI does. */
 export class HttpCliClient implements CliClient {
   readonly mode = "server";
 
-  constructor(private readonly base: string) {}
+  private readonly api: ServerApi;
+
+  /** `apiKey`: sent when the server requires one (cliApiKey). */
+  constructor(private readonly base: string, private readonly apiKey?: string) {
+    this.api = new ServerApi(base, apiKey);
+  }
 
   async list(): Promise<ModelRow[]> {
     const body = (await this.call("GET", "/api/tags")) as { models: { name: string; size: number; details: { parameter_size: string; quantization_level: string } }[] };
@@ -28,7 +34,7 @@ export class HttpCliClient implements CliClient {
     const hash = createHash("sha256");
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
     const digest = `sha256:${hash.digest("hex")}`;
-    const head = await fetch(`${this.base}/api/blobs/${digest}`, { method: "HEAD" });
+    const head = await fetch(`${this.base}/api/blobs/${digest}`, { method: "HEAD", headers: authorizationHeaders(this.apiKey) });
     if (head.ok) {
       onProgress(total, total);
       return digest;
@@ -39,7 +45,7 @@ export class HttpCliClient implements CliClient {
     const response = await fetch(`${this.base}/api/blobs/${digest}`, {
       method: "POST",
       body: Readable.toWeb(stream) as ReadableStream,
-      headers: { "content-type": "application/octet-stream", "content-length": String(total) },
+      headers: { "content-type": "application/octet-stream", "content-length": String(total), ...authorizationHeaders(this.apiKey) },
       duplex: "half",
     } as RequestInit);
     if (!response.ok) throw new Error(await errorText(response));
@@ -54,7 +60,7 @@ export class HttpCliClient implements CliClient {
       return;
     }
     // Streamed, for the quantization's progress lines (the server stops quantizing if this process goes away)
-    for await (const line of new ServerApi(this.base).ndjson<{ status: string; total?: number; completed?: number }>("/api/create", { ...body, stream: true })) {
+    for await (const line of this.api.ndjson<{ status: string; total?: number; completed?: number }>("/api/create", { ...body, stream: true })) {
       if (line.total !== undefined && line.completed !== undefined) onQuantizeProgress?.(line.status, line.completed, line.total);
     }
   }
@@ -62,7 +68,7 @@ export class HttpCliClient implements CliClient {
   async close(): Promise<void> {}
 
   private call(method: string, path: string, body?: unknown): Promise<unknown> {
-    return new ServerApi(this.base).json(method, path, body);
+    return this.api.json(method, path, body);
   }
 }
 
@@ -100,8 +106,8 @@ export class StreamError extends Error {
  * sees the disconnect).
  */
 export class ServerApi {
-  /** `base`: e.g. "http://127.0.0.1:11434". */
-  constructor(readonly base: string) {}
+  /** `base`: e.g. "http://127.0.0.1:11434"; `apiKey`: sent as `Authorization: Bearer` when given (cliApiKey). */
+  constructor(readonly base: string, private readonly apiKey?: string) {}
 
   /** One request with an optional JSON body; the parsed JSON answer (undefined for an empty body). */
   async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -139,7 +145,8 @@ export class ServerApi {
   private async request(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<Response> {
     const response = await fetch(`${this.base}${path}`, {
       method,
-      ...(body !== undefined && { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+      headers: { ...(body !== undefined && { "content-type": "application/json" }), ...authorizationHeaders(this.apiKey) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
       ...(signal && { signal }),
     });
     if (!response.ok) throw new ApiError(response.status, await errorText(response));

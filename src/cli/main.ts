@@ -1,8 +1,10 @@
 import { Command } from "commander";
 import { version } from "../version.js";
 import { clientFor } from "./client.js";
+import { configCommand } from "./config.js";
 import { createModel } from "./create.js";
 import { cancelJob, listJobs } from "./jobs.js";
+import { createKeyCommand, listKeysCommand, positiveInteger, revokeKeyCommand } from "./keys.js";
 import { listRunning } from "./ps.js";
 import { pullCommand } from "./pull.js";
 import { runCommand } from "./run.js";
@@ -11,10 +13,16 @@ import { stopModel } from "./stop.js";
 
 const program = new Command()
   .name("ai-server")
-  .description("Self-hosted LLM inference server with Ollama- and OpenAI-compatible APIs.\nSettings come from AI_SERVER_* environment variables (see the README).")
+  .description("Self-hosted LLM inference server with Ollama- and OpenAI-compatible APIs.\nSettings come from AI_SERVER_* environment variables and an optional config file (see the README; `ai-server config` shows them).")
   .version(version);
 
 program.command("serve", { isDefault: true }).description("start the server (AI_SERVER_HOST, default 127.0.0.1:11434)").action(async () => (await import("../main.js")).serve());
+
+program
+  .command("config")
+  .description("print every setting's effective value and where it came from (default, config file, environment); secrets masked")
+  .option("--json", "print them as JSON")
+  .action(configCommand);
 
 program
   .command("create")
@@ -95,6 +103,24 @@ program
   .option("--format <format>", 'answer format, e.g. "json"')
   .option("--nowordwrap", "do not wrap words at the terminal's width")
   .action(runCommand);
+
+const keys = program
+  .command("keys")
+  .description("manage API keys (through the running server, or on the store under AI_SERVER_HOME when none runs)");
+keys
+  .command("create")
+  .description("create an API key and print it (only its hash is kept: this is the one time it is shown)")
+  .requiredOption("--name <name>", "what the key is for")
+  .requiredOption("--scope <scope>", "inference (generate, chat, embed, the /v1 routes, list, show) or admin (everything)")
+  .option("--models <names>", "comma separated: the only models it may see and use")
+  .option("--rpm <n>", "requests per minute", positiveInteger)
+  .option("--tpm <n>", "tokens per minute", positiveInteger)
+  .option("--max-parallel <n>", "requests at once", positiveInteger)
+  .option("--expires <when>", "a span (30d, 12h, 1w) or a date (2026-01-31)")
+  .option("--json", "print the key and its record as JSON")
+  .action(createKeyCommand);
+keys.command("list").alias("ls").description("list API keys (never their secrets)").option("--json", "print the keys as JSON").action(listKeysCommand);
+keys.command("revoke").description("revoke an API key at once").argument("<id>", "the key's id (keys list)").action(revokeKeyCommand);
 
 program.command("ps").description("list the models loaded in the running server").action(listRunning);
 

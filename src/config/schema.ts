@@ -6,7 +6,8 @@ import { parseDuration } from "../domain/duration.js";
 
 /**
  * Every setting, in one place: environment variable, type, default and meaning. `loadConfig` reads them once at
- * start-up; nothing else reads process.env.
+ * start-up, from the environment and the optional config file (src/config/config-file.ts); nothing else reads
+ * process.env. `secret: true` marks a value that is never shown (`ai-server config` masks it).
  */
 export const settings = {
   host: {
@@ -147,6 +148,7 @@ export const settings = {
   },
   hfToken: {
     env: "HF_TOKEN",
+    secret: true,
     description: "Hugging Face access token for gated and private repositories; default: the token file huggingface_hub writes (HF_TOKEN_PATH).",
     schema: z.string().default(""),
   },
@@ -170,6 +172,12 @@ export const settings = {
     description: "Path of llama.cpp's llama-quantize binary for local quantization; default: the one scripts/build-llama-server.mjs builds beside llama-server.",
     schema: z.string().default(""),
   },
+  responsesRetentionMs: {
+    env: "AI_SERVER_RESPONSES_RETENTION",
+    description:
+      "How long /v1/responses keeps stored responses (for previous_response_id, item_reference and GET/DELETE /v1/responses/{id}): a duration (\"720h\" is 30 days, as OpenAI keeps them) or seconds; 0 = store nothing.",
+    schema: duration("720h"),
+  },
   bodyLimitBytes: {
     env: "AI_SERVER_BODY_LIMIT",
     description: "Largest JSON request body in bytes (blob uploads are streamed and not limited by this).",
@@ -179,6 +187,52 @@ export const settings = {
     env: "AI_SERVER_ORIGINS",
     description: "Extra CORS origins, comma separated (wildcards allowed); localhost origins are always allowed.",
     schema: z.string().default("").transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean)),
+  },
+  auth: {
+    env: "AI_SERVER_AUTH",
+    description:
+      'API keys: "auto" (required as soon as one key is in force, and always on a non-loopback address unless AI_SERVER_ALLOW_OPEN=1; with no key on loopback the server is open) or "on" (always required).',
+    schema: z.enum(["auto", "on"]).default("auto"),
+  },
+  adminKey: {
+    env: "AI_SERVER_ADMIN_KEY",
+    secret: true,
+    description:
+      "An admin API key (at least 32 characters) ensured at start-up, stored hashed like any other, for unattended deployments; the CLI also sends it to a running server. A secret: never logged.",
+    schema: z.string().default("").refine((value) => value === "" || value.trim().length >= 32, { message: "an admin key needs at least 32 characters (e.g. openssl rand -base64 32)" }),
+  },
+  apiKey: {
+    env: "AI_SERVER_API_KEY",
+    secret: true,
+    description: "The API key the CLI sends to a running server that requires one (default: AI_SERVER_ADMIN_KEY). A secret.",
+    schema: z.string().default(""),
+  },
+  allowOpen: {
+    env: "AI_SERVER_ALLOW_OPEN",
+    description: "1 = serve without API keys on a non-loopback address (otherwise the server refuses to start there without a key).",
+    schema: flag(),
+  },
+  metricsOpen: {
+    env: "AI_SERVER_METRICS_OPEN",
+    description: "1 = GET /metrics needs no API key even when keys are required.",
+    schema: flag(),
+  },
+  tlsCert: {
+    env: "AI_SERVER_TLS_CERT",
+    description:
+      "PEM file of the certificate (with its chain) to serve HTTPS with, together with AI_SERVER_TLS_KEY; both files are read again on SIGHUP. Unset: plain HTTP.",
+    schema: z.string().default(""),
+  },
+  tlsKey: {
+    env: "AI_SERVER_TLS_KEY",
+    description: "PEM file of the private key of AI_SERVER_TLS_CERT (its path is shown, its content never).",
+    schema: z.string().default(""),
+  },
+  shutdownTimeoutMs: {
+    env: "AI_SERVER_SHUTDOWN_TIMEOUT",
+    description:
+      "On SIGTERM or SIGINT, how long requests already running may take to finish (new ones get 503) before they are stopped with an error; 0 = stop them at once. A second signal exits at once.",
+    schema: duration("30s"),
   },
   logLevel: {
     env: "AI_SERVER_LOG_LEVEL",
@@ -200,6 +254,21 @@ function duration(defaultValue: string) {
       return z.NEVER;
     }
   });
+}
+
+/** A switch: "1", "true", "yes", "on" or "0", "false", "no", "off" (any case); unset = off. */
+function flag() {
+  return z
+    .union([z.string(), z.boolean()])
+    .default(false)
+    .transform((value, ctx) => {
+      if (typeof value === "boolean") return value;
+      const text = value.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(text)) return true;
+      if (["0", "false", "no", "off"].includes(text)) return false;
+      ctx.addIssue({ code: "custom", message: 'expected "1" or "0"' });
+      return z.NEVER;
+    });
 }
 
 /** An http(s) base URL, without a trailing slash. */

@@ -117,6 +117,15 @@ export class RequestTimeoutError extends AppError {
   readonly status = 504;
 }
 
+/**
+ * The server is shutting down: a request that arrives now is refused, and one still running at the end of the
+ * shutdown's grace period (AI_SERVER_SHUTDOWN_TIMEOUT) is stopped with this error (in-band when streaming).
+ */
+export class ServerShuttingDownError extends AppError {
+  readonly code = "server_shutting_down";
+  readonly status = 503;
+}
+
 /** The model (with its context) can never fit in the memory budget, even with every other model unloaded. */
 export class InsufficientMemoryError extends AppError {
   readonly code = "insufficient_memory";
@@ -129,6 +138,18 @@ export class JobNotFoundError extends AppError {
   readonly status = 404;
   constructor(readonly id: string) {
     super(`job "${id}" not found`);
+  }
+}
+
+/**
+ * A stored response (OpenAI's Responses API: `previous_response_id`, GET/DELETE /v1/responses/{id}) or one of its
+ * items (`item_reference`) is not there: never stored (`store: false`), deleted, or older than the retention.
+ */
+export class ResponseNotFoundError extends AppError {
+  readonly code = "response_not_found";
+  readonly status = 404;
+  constructor(readonly what: string, readonly id: string) {
+    super(`${what} "${id}" not found: it was not stored, was deleted, or is older than the retention (AI_SERVER_RESPONSES_RETENTION)`);
   }
 }
 
@@ -205,6 +226,34 @@ export class ForbiddenHostError extends AppError {
 export class ForbiddenOriginError extends AppError {
   readonly code = "forbidden_origin";
   readonly status = 403;
+}
+
+/**
+ * Authentication is on and the request carries no API key, or one that is unknown, revoked or expired. Sent with
+ * `WWW-Authenticate: Bearer`.
+ */
+export class UnauthorizedError extends AppError {
+  readonly code = "unauthorized";
+  readonly status = 401;
+  constructor(message: string) {
+    super(message);
+    this.headers["www-authenticate"] = 'Bearer realm="ai-server"';
+  }
+}
+
+/** The API key is valid but its scope does not reach this route (an inference key on an admin route). */
+export class ForbiddenError extends AppError {
+  readonly code = "forbidden";
+  readonly status = 403;
+}
+
+/** No API key has that id (`DELETE /api/keys/{id}`, `ai-server keys revoke`). */
+export class KeyNotFoundError extends AppError {
+  readonly code = "key_not_found";
+  readonly status = 404;
+  constructor(readonly id: string) {
+    super(`API key "${id}" not found`);
+  }
 }
 
 /** The route does not exist. */

@@ -54,15 +54,20 @@ export async function* streamOnModel(
   generate: (model: LoadedModel, signal: AbortSignal) => AsyncIterable<GenerationEvent>,
 ): AsyncGenerator<RunEvent> {
   const { lease, loadDurationNs } = await acquire(scheduler, spec);
+  /** Arrival → first output, for the metrics (set once: nothing is measured per token). */
+  let firstOutputNs: number | undefined;
   try {
     for await (const event of generate(lease.model, spec.signal)) {
       if (event.type !== "done") {
+        firstOutputNs ??= since(spec.startedNs);
         yield event;
         continue;
       }
-      metrics.generation(spec.record.name, event.usage);
+      const totalDurationNs = since(spec.startedNs);
+      const timing = { queueNs: loadDurationNs, firstOutputNs, totalNs: totalDurationNs, aborted: spec.signal.aborted };
+      metrics.generation(spec.record.name, event.usage, event.reason, timing);
       recordUsage(spec.record.name, event.usage);
-      const outcome: Outcome = { reason: event.reason, usage: event.usage, totalDurationNs: since(spec.startedNs), loadDurationNs };
+      const outcome: Outcome = { reason: event.reason, usage: event.usage, totalDurationNs, loadDurationNs };
       if (event.context) outcome.context = event.context;
       yield { type: "done", outcome };
     }

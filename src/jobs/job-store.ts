@@ -23,6 +23,8 @@ const rowSchema = z.object({
   finished_at: z.number().nullable(),
 });
 
+const countSchema = z.object({ state: z.enum(JOB_STATES), count: z.number() });
+
 /** The part of a job that changes while it runs, stored as one JSON column. */
 type Progress = Pick<Job, "status" | "warnings" | "files" | "choice" | "quantize">;
 
@@ -38,6 +40,7 @@ export class JobStore<Plan> {
     one: Database.Statement<[string], unknown>;
     all: Database.Statement<[], unknown>;
     remove: Database.Statement<[string]>;
+    countByState: Database.Statement<[], unknown>;
   };
 
   constructor(db: Db) {
@@ -52,6 +55,7 @@ export class JobStore<Plan> {
       one: db.prepare<[string]>("SELECT * FROM jobs WHERE id = ?"),
       all: db.prepare("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC"),
       remove: db.prepare<[string]>("DELETE FROM jobs WHERE id = ?"),
+      countByState: db.prepare("SELECT state, COUNT(*) AS count FROM jobs GROUP BY state"),
     };
   }
 
@@ -85,6 +89,11 @@ export class JobStore<Plan> {
   /** Jobs a restart must take up again. */
   unfinished(): Array<StoredJob<Plan>> {
     return this.list().filter(({ job }) => job.state === "queued" || job.state === "running").reverse();
+  }
+
+  /** How many jobs are stored in each state (states without jobs absent). */
+  countByState(): Array<{ state: Job["state"]; count: number }> {
+    return this.statements.countByState.all().map((row) => countSchema.parse(row));
   }
 
   remove(id: string): void {

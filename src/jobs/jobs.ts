@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { JobNotFoundError, toAppError, type AppError } from "../domain/errors.js";
-import { isFinal, type Job, type JobFile, type JobState, type PullChoice, type PullRequest } from "../domain/job.js";
+import { isFinal, JOB_STATES, type Job, type JobFile, type JobState, type PullChoice, type PullRequest } from "../domain/job.js";
 import { Semaphore } from "../scheduler/semaphore.js";
 import type { JobStore } from "./job-store.js";
 import { Speedometer } from "./speedometer.js";
@@ -60,13 +60,20 @@ export class Jobs<Plan> {
   constructor(
     private readonly store: JobStore<Plan>,
     private readonly work: PullWork<Plan>,
-    options: { maxRunning: number; log?: (message: string) => void },
+    options: {
+      maxRunning: number;
+      log?: (message: string) => void;
+      /** Told of the bytes downloaded as they arrive (the metrics); not of bytes a resumed download already had. */
+      downloaded?: (bytes: number) => void;
+    },
   ) {
     this.slots = new Semaphore(options.maxRunning);
     this.log = options.log ?? (() => undefined);
+    this.downloaded = options.downloaded ?? (() => undefined);
   }
 
   private readonly log: (message: string) => void;
+  private readonly downloaded: (bytes: number) => void;
 
   /** Starts a pull, or joins the one already running for the same model. Returns the job as it is now. */
   start(request: PullRequest): Job {
@@ -113,6 +120,13 @@ export class Jobs<Plan> {
       .list()
       .map(({ job }) => (this.live.has(job.id) ? this.get(job.id) : job))
       .filter((job) => states === undefined || states.includes(job.state));
+  }
+
+  /** How many jobs are in each state, as stored (every state present, 0 included). */
+  countByState(): Record<JobState, number> {
+    const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
+    for (const { state, count } of this.store.countByState()) counts[state] = count;
+    return counts;
   }
 
   /**
@@ -214,7 +228,10 @@ export class Jobs<Plan> {
       file: (index, change) => {
         const file = live.job.files[index];
         if (!file) return;
+        const before = file.completed;
         Object.assign(file, change);
+        // The change that names the source starts the file (with the bytes a resumed download already had): not new bytes.
+        if (file.source === "download" && change.source === undefined && file.completed > before) this.downloaded(file.completed - before);
         live.speed.record(live.job.files.reduce((sum, f) => sum + (f.source === "download" ? f.completed : 0), 0));
         this.update(live, {}, change.state !== undefined);
       },

@@ -1,8 +1,10 @@
-import { RequestCancelledError, RequestTimeoutError, type AppError } from "../domain/errors.js";
+import { AppError, RequestCancelledError, RequestTimeoutError } from "../domain/errors.js";
 
 /**
  * One request's end: its client's signal or its timeout, whichever comes first. `signal` fires on either; after
  * it fired, `error()` says which (RequestTimeoutError naming what the request was doing, or RequestCancelledError).
+ * A client signal aborted with an AppError as its reason was stopped by the server (shutting down), not by its
+ * client: `error()` is that reason, and like a timeout the request must not end as if it were complete.
  */
 export class RequestDeadline implements Disposable {
   readonly signal: AbortSignal;
@@ -31,9 +33,14 @@ export class RequestDeadline implements Disposable {
     return this.timedOutIn !== undefined;
   }
 
+  /** Whether the request was cut short by the server (its timeout, or a shutdown), not by its client leaving. */
+  get cutShort(): boolean {
+    return this.timedOut || this.stoppedWith() !== undefined;
+  }
+
   /** The error for a request that ended through this deadline. */
   error(): AppError {
-    if (this.timedOutIn === undefined) return new RequestCancelledError();
+    if (this.timedOutIn === undefined) return this.stoppedWith() ?? new RequestCancelledError();
     const note = this.note === undefined ? "" : `: ${this.note}`;
     return new RequestTimeoutError(`request timed out after ${formatDuration(this.timeoutMs)} (${this.timedOutIn}${note})`);
   }
@@ -41,6 +48,12 @@ export class RequestDeadline implements Disposable {
   /** `error` when the deadline fired, else `error` itself: errors raised by the abort become the deadline's. */
   explain(error: unknown): unknown {
     return this.signal.aborted ? this.error() : error;
+  }
+
+  /** The AppError the client signal was aborted with, when the server stopped the request. */
+  private stoppedWith(): AppError | undefined {
+    const reason: unknown = this.signal.aborted ? this.signal.reason : undefined;
+    return reason instanceof AppError ? reason : undefined;
   }
 
   [Symbol.dispose](): void {

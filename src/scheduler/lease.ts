@@ -17,7 +17,7 @@ export interface Lease extends Disposable {
 
 /**
  * The model as one request sees it: every call also stops at the request's deadline, and a call cut short by
- * the timeout ends with the deadline's RequestTimeoutError instead of a normal `done`.
+ * the timeout (or a shutdown) ends with the deadline's error instead of a normal `done`.
  */
 export class LeasedModel implements ModelHandle {
   constructor(
@@ -72,21 +72,21 @@ export class LeasedModel implements ModelHandle {
     this.deadline.phase = "generating";
     try {
       const result = await work(AbortSignal.any([signal, this.deadline.signal]));
-      if (this.deadline.timedOut) throw this.deadline.error();
+      if (this.deadline.cutShort) throw this.deadline.error();
       return result;
     } catch (error) {
-      throw this.deadline.timedOut ? this.deadline.error() : error;
+      throw this.deadline.cutShort ? this.deadline.error() : error;
     }
   }
 
   private async *guard(events: AsyncIterable<GenerationEvent>): AsyncGenerator<GenerationEvent> {
     try {
       for await (const event of events) {
-        if (event.type === "done" && this.deadline.timedOut) throw this.deadline.error();
+        if (event.type === "done" && this.deadline.cutShort) throw this.deadline.error();
         yield event;
       }
     } catch (error) {
-      throw this.deadline.timedOut ? this.deadline.error() : error;
+      throw this.deadline.cutShort ? this.deadline.error() : error;
     }
   }
 }

@@ -11,10 +11,10 @@ import { asLoadError, cooldownError, loadKeyOf, raceAbort, sameShape } from "./h
 import { LeasedModel, type Lease } from "./lease.js";
 import { budgetOf, describe, larger, NO_MEMORY, total, type Memory } from "./memory.js";
 import { Semaphore } from "./semaphore.js";
-import type { AcquireOptions, Instance, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
+import type { AcquireOptions, Instance, ModelRequests, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
 
 export type { Lease, ModelHandle } from "./lease.js";
-export type { AcquireOptions, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
+export type { AcquireOptions, ModelRequests, RunningModel, SchedulerEvents, SchedulerOptions, SchedulerStatus } from "./types.js";
 
 /**
  * Owns which models are loaded, and every request's path onto one. All state changes happen in this class's
@@ -100,6 +100,11 @@ export class Scheduler {
           ]
         : [],
     );
+  }
+
+  /** Requests on every model loaded or loading: holding a slot, or waiting for one or for the load (a scrape's read). */
+  requests(): ModelRequests[] {
+    return [...this.instances.values()].map((i) => ({ model: i.record.name, running: i.slots.inUse, waiting: i.slots.waiting + i.demand }));
   }
 
   status(): SchedulerStatus {
@@ -300,7 +305,10 @@ export class Scheduler {
     const onFailed = (error: unknown): never => {
       const appError = asLoadError(record, error);
       if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
-      if (!(appError instanceof RequestCancelledError || appError instanceof InsufficientMemoryError)) this.failures.record(loadKey, record.name, appError);
+      if (!(appError instanceof RequestCancelledError || appError instanceof InsufficientMemoryError)) {
+        this.failures.record(loadKey, record.name, appError);
+        this.options.events?.modelLoadFailed(record.name);
+      }
       this.changed();
       throw appError;
     };
@@ -349,7 +357,10 @@ export class Scheduler {
         await this.nextChange(signal);
       }
       instance.blocked = undefined;
-      return await this.engine.load(instance.spec, signal);
+      const started = performance.now();
+      const model = await this.engine.load(instance.spec, signal);
+      this.options.events?.modelLoaded(instance.record.name, (performance.now() - started) / 1000);
+      return model;
     } finally {
       instance.blocked = undefined;
       if (this.loadingNow === instance) this.loadingNow = undefined;

@@ -27,6 +27,27 @@ export interface SchedulerOptions {
   latest?: (name: string) => ModelRecord | undefined;
   /** The clock, in milliseconds (injectable for tests). */
   now?: () => number;
+  /** Told of loads, failed loads and engine crashes as they happen (the metrics). */
+  events?: SchedulerEvents;
+}
+
+/** What the scheduler reports as it works, for the metrics: called synchronously, so it must be cheap and not throw. */
+export interface SchedulerEvents {
+  /** A model finished loading after `seconds` in the engine's load (waiting for memory or for other loads not counted). */
+  modelLoaded(model: string, seconds: number): void;
+  /** A load failed for a reason the cooldown remembers (a cancelled load, or one refused for memory, is not counted). */
+  modelLoadFailed(model: string): void;
+  /** A loaded model's engine process died (crash, OOM kill): for the code that notices it. */
+  engineCrashed(model: string): void;
+}
+
+/** Requests on one model now, by the name it was last used through. */
+export interface ModelRequests {
+  model: string;
+  /** Holding one of its slots. */
+  running: number;
+  /** Waiting for one of its slots, or for it to load. */
+  waiting: number;
 }
 
 export interface AcquireOptions {

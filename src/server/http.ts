@@ -3,9 +3,15 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
+import { adminRoutes } from "../api/admin/routes.js";
+import { installAuthentication } from "../auth/authenticate.js";
+import { recordRoutes } from "../auth/route-access.js";
 import { anthropicRoutes } from "../api/anthropic/routes.js";
 import { decodeRequestBodies } from "./body-encoding.js";
+import { healthRoutes } from "./health.js";
 import { installRequestContext, requestId } from "./request-context.js";
+import { installShutdown } from "./shutdown.js";
+import { readTlsFiles } from "./tls.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
@@ -28,16 +34,23 @@ function allowedHeaders(request: FastifyRequest): string[] {
 /** Builds the Fastify instance: logging, CORS, error mapping, then the protocol adapters, in that order. */
 export async function createHttpServer(services: Services): Promise<FastifyInstance> {
   const { config } = services;
+  const tls = readTlsFiles(config);
   const http = Fastify({
     logger: { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
     // Streams can run for minutes; the client decides when to give up.
     requestTimeout: 0,
-    return503OnClosing: true,
+    // While closing, new requests get ServerShuttingDownError in their protocol's shape (installShutdown).
+    return503OnClosing: false,
     genReqId: requestId,
     requestIdHeader: false,
-  });
+    // HTTPS with AI_SERVER_TLS_CERT/KEY (replaced on SIGHUP, see tls.ts), else HTTP.
+    https: tls ?? null,
+    // An https.Server offers everything the rest of the code uses of the server (close, closeAllConnections, …).
+  }) as unknown as FastifyInstance;
   installRequestContext(http);
+  installShutdown(http);
+  recordRoutes(http);
   http.setErrorHandler(handleError);
   http.setNotFoundHandler(handleNotFound);
   const checkHost = hostChecker(parseListenAddress(config.host).host);
@@ -59,10 +72,14 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
       };
     },
   });
+  // After CORS: preflights are answered first, and refusals carry CORS headers.
+  installAuthentication(http, services);
   decodeRequestBodies(http);
   services.metrics.register(http);
+  await http.register(healthRoutes(services));
   await http.register(ollamaRoutes(services));
   await http.register(openaiRoutes(services));
+  await http.register(adminRoutes(services));
   await http.register(anthropicRoutes(services));
   return http;
 }

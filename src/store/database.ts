@@ -38,6 +38,48 @@ const MIGRATIONS: string[] = [
      created_at    INTEGER NOT NULL,
      PRIMARY KEY (source_digest, type)
    )`,
+  // Stored responses of OpenAI's Responses API (previous_response_id, GET/DELETE /v1/responses/{id}): `input` is the
+  // whole conversation it answered (an earlier response's conversation and output included, references resolved),
+  // `output` its output items, `response` the response object as answered. `response_items` finds an output item by
+  // its id (`item_reference` inputs). Rows older than AI_SERVER_RESPONSES_RETENTION are pruned.
+  `CREATE TABLE responses (
+     id                   TEXT PRIMARY KEY,
+     created_at           INTEGER NOT NULL,
+     model                TEXT NOT NULL,
+     previous_response_id TEXT,
+     status               TEXT NOT NULL,
+     request              TEXT NOT NULL,
+     input                TEXT NOT NULL,
+     output               TEXT NOT NULL,
+     response             TEXT NOT NULL
+   );
+   CREATE INDEX responses_by_age ON responses (created_at);
+   CREATE TABLE response_items (
+     id          TEXT PRIMARY KEY,
+     response_id TEXT NOT NULL,
+     created_at  INTEGER NOT NULL,
+     item        TEXT NOT NULL
+   );
+   CREATE INDEX response_items_by_response ON response_items (response_id);
+   CREATE INDEX response_items_by_age ON response_items (created_at);`,
+  // API keys (src/auth/key-store.ts): only a hash of each key is stored (sha256: the keys are 256 random bits, see
+  // api-key.ts). `models` is a JSON array of normalised model names (NULL = every model); the limits are NULL when
+  // unlimited; `from_setting` marks the key of AI_SERVER_ADMIN_KEY. Revoked keys stay, for the audit log's sake.
+  `CREATE TABLE api_keys (
+     id           TEXT PRIMARY KEY,
+     name         TEXT NOT NULL,
+     scope        TEXT NOT NULL,
+     models       TEXT,
+     rpm          INTEGER,
+     tpm          INTEGER,
+     max_parallel INTEGER,
+     hash         BLOB NOT NULL,
+     created_at   INTEGER NOT NULL,
+     expires_at   INTEGER,
+     revoked_at   INTEGER,
+     last_used_at INTEGER,
+     from_setting INTEGER NOT NULL DEFAULT 0
+   )`,
 ];
 
 /** Opens (creating if needed) the server's SQLite database and brings its schema up to date. */

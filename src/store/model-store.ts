@@ -56,6 +56,7 @@ export class ModelStore {
     manifest: Database.Statement<[string], unknown>;
     upsert: Database.Statement<[string, string, string, number]>;
     remove: Database.Statement<[string]>;
+    probe: Database.Statement<[], unknown>;
   };
   private cache?: { version: number; byName: Map<string, ModelRecord>; list: ModelRecord[] };
 
@@ -74,6 +75,7 @@ export class ModelStore {
            manifest = excluded.manifest, modified_at = excluded.modified_at`,
       ),
       remove: db.prepare<[string]>("DELETE FROM models WHERE name = ?"),
+      probe: db.prepare("SELECT 1 FROM models LIMIT 1"),
     };
   }
 
@@ -104,6 +106,11 @@ export class ModelStore {
   /** Every model, most recently modified first. */
   list(): readonly ModelRecord[] {
     return this.records().list;
+  }
+
+  /** Reads the database once, past every cache (the readiness check): throws when it cannot be read. */
+  checkReadable(): void {
+    this.statements.probe.get();
   }
 
   /** Whether any name uses these weights (a whole model, or a part of a split one). */

@@ -1,4 +1,4 @@
-import type { AppError } from "../../domain/errors.js";
+import { AppError } from "../../domain/errors.js";
 import { isFinal, type Job } from "../../domain/job.js";
 import { EventStream } from "../../engine/event-stream.js";
 import type { JobListener } from "../../jobs/jobs.js";
@@ -22,7 +22,9 @@ export function jobUpdates(subscribe: (listener: JobListener) => () => void, sig
   const updates = new EventStream<JobUpdate>(stop);
   const end = (): void => {
     stop();
-    updates.end();
+    // Stopped by the server (shutting down), not by the client: the watcher is told why.
+    if (signal?.reason instanceof AppError) updates.fail(signal.reason);
+    else updates.end();
   };
   signal?.addEventListener("abort", end, { once: true });
   unsubscribe = subscribe((job, failure) => {

@@ -1,6 +1,7 @@
 import { PassThrough } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { isFinal } from "../../domain/job.js";
+import { watcherSignal } from "../../server/abort.js";
 import type { Services } from "../../services.js";
 import { jobUpdates } from "./job-events.js";
 import { toWireJob } from "./job-mapping.js";
@@ -44,7 +45,7 @@ export async function jobEvents(services: Services, request: FastifyRequest, rep
   services.jobs.get(id); // 404 before the stream starts
   const body = new PassThrough();
   const gone = new AbortController();
-  const updates = jobUpdates((listener) => services.jobs.subscribe(id, listener), gone.signal);
+  const updates = jobUpdates((listener) => services.jobs.subscribe(id, listener), AbortSignal.any([gone.signal, watcherSignal(reply)]));
   const keepalive = setInterval(() => body.write(": keep-alive\n\n"), KEEPALIVE_MS);
   body.once("close", () => {
     clearInterval(keepalive);

@@ -1,6 +1,5 @@
 import type { Capability, ModelMetadata, ModelRecord } from "../../domain/model.js";
-import type { PreloadEntry } from "../../scheduler/preload.js";
-import type { RunningModel, SchedulerStatus } from "../../scheduler/scheduler.js";
+import type { RunningModel } from "../../scheduler/scheduler.js";
 import { rfc3339 } from "./mapping.js";
 
 /** Pure domain → wire mapping of the model listings: /api/tags, /api/show and /api/ps (Ollama's §1.7 shapes). */
@@ -146,32 +145,5 @@ export function toPsModel(running: RunningModel, now: Date): PsModel {
       batches: { total: running.stats.batching.batches, multi_sequence: running.stats.batching.multiSequence, max_sequences: running.stats.batching.maxSequences },
     }),
     ...(running.stats.speculative.drafted > 0 && { speculative: running.stats.speculative }),
-  };
-}
-
-export interface HealthResponse {
-  status: "ok" | "loading";
-  /** Start-up loads (AI_SERVER_PRELOAD), in order. */
-  preload: PreloadEntry[];
-  /** Models loaded now. */
-  loaded: number;
-  /** The load in progress; `waiting` says why it waits for memory, when it does. */
-  loading: { model: string; waiting?: string } | null;
-  queue: { waiting: number; max: number };
-  /** Bytes the models may take (after the headroom) and bytes booked by loaded models; null before the first load. */
-  memory: { budget: { ram: number; vram: number }; booked: { ram: number; vram: number } } | null;
-  /** Failed loads in their cooldown: requests for these fail fast with `error` until `retry_at`. */
-  failed_loads: Array<{ model: string; error: string; failed_at: string; retry_at: string }>;
-}
-
-export function toHealthResponse(ready: boolean, preload: PreloadEntry[], status: SchedulerStatus, loaded: number): HealthResponse {
-  return {
-    status: ready ? "ok" : "loading",
-    preload,
-    loaded,
-    loading: status.loading,
-    queue: { waiting: status.waiting, max: status.maxQueue },
-    memory: status.memory,
-    failed_loads: status.failedLoads.map((f) => ({ model: f.model, error: f.error, failed_at: rfc3339(f.failedAt), retry_at: rfc3339(f.retryAt) })),
   };
 }

@@ -1,12 +1,14 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Services } from "../../services.js";
+import { visibleTo } from "../../auth/model-access.js";
 import { InvalidRequestError } from "../../domain/errors.js";
-import { toHealthResponse, toPsModel, toShowResponse, toTagsModel } from "./model-mapping.js";
+import { toPsModel, toShowResponse, toTagsModel } from "./model-mapping.js";
 import { copySchema, deleteSchema, parseBody, requestedModel, showSchema } from "./schemas.js";
 
-/** GET /api/tags: every model in the store, newest first. */
-export async function listModels(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  return reply.send({ models: services.store.list().map(toTagsModel) });
+/** GET /api/tags: every model in the store the request's key may see, newest first. */
+export async function listModels(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const models = visibleTo(request.requestContext.principal, services.store.list(), (record) => record.name, services.store);
+  return reply.send({ models: models.map(toTagsModel) });
 }
 
 /** POST /api/show: one model's details, parameters, template and header metadata. */
@@ -16,20 +18,11 @@ export async function showModel(services: Services, request: FastifyRequest, rep
   return reply.send(toShowResponse(record, services.store.modelPath(record.modelDigest)));
 }
 
-/** GET /api/ps: loaded models, with our `active` / `queued` request counts. */
-export async function listRunning(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** GET /api/ps: loaded models the request's key may see, with our `active` / `queued` request counts. */
+export async function listRunning(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const now = new Date();
-  return reply.send({ models: services.scheduler.running().map((running) => toPsModel(running, now)) });
-}
-
-/**
- * GET /health (our extension): readiness. 200 `{"status": "ok"}` once the start-up preloads are done, 503
- * `{"status": "loading"}` before; with the preload progress, the load in progress, the queue, the memory budget,
- * and failed loads still cooling down (requests for those fail fast with the same reason until `retry_at`).
- */
-export async function health(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const ready = services.preload.done;
-  return reply.status(ready ? 200 : 503).send(toHealthResponse(ready, services.preload.progress(), services.scheduler.status(), services.scheduler.running().length));
+  const running = visibleTo(request.requestContext.principal, services.scheduler.running(), (model) => model.record.name, services.store);
+  return reply.send({ models: running.map((model) => toPsModel(model, now)) });
 }
 
 /** POST /api/copy: `destination` becomes another name for `source`. 200 with an empty body. */

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { JobCancelledError, UpstreamError, type AppError } from "../../domain/errors.js";
 import type { Job } from "../../domain/job.js";
-import { clientSignal } from "../../server/abort.js";
+import { watcherSignal } from "../../server/abort.js";
 import type { Services } from "../../services.js";
 import { QUANTIZING_DIGEST } from "./create.js";
 import { jobUpdates, type JobUpdate } from "./job-events.js";
@@ -21,7 +21,7 @@ type Line = Record<string, unknown>;
 export async function pullModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(pullSchema, request.body);
   const job = services.jobs.start({ model: requestedModel(body), substitute: body.substitute ?? true, insecure: body.insecure ?? false });
-  const updates = jobUpdates((listener) => services.jobs.subscribe(job.id, listener), clientSignal(reply));
+  const updates = jobUpdates((listener) => services.jobs.subscribe(job.id, listener), watcherSignal(reply));
   return respond(reply, body.stream ?? true, pullLines(updates), (all) => all[all.length - 1] ?? { status: "success" });
 }
 

@@ -7,7 +7,7 @@ import { createModel } from "./create.js";
 import { embed, embeddings } from "./embed.js";
 import { generate } from "./generate.js";
 import { createJob, deleteJob, getJob, jobEvents, listJobs } from "./jobs.js";
-import { copyModel, deleteModel, health, listModels, listRunning, showModel } from "./models.js";
+import { copyModel, deleteModel, listModels, listRunning, showModel } from "./models.js";
 import { pullModel } from "./pull.js";
 import { detokenize, tokenize } from "./tokenize.js";
 
@@ -28,7 +28,6 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
     app.get("/api/tags", on(listModels));
     app.post("/api/show", on(showModel));
     app.get("/api/ps", on(listRunning));
-    app.get("/health", on(health));
     app.post("/api/generate", on(generate));
     app.post("/api/chat", on(chat));
     app.post("/api/embed", on(embed));

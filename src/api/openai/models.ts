@@ -3,6 +3,7 @@ import { InvalidModelNameError, ModelNotFoundError } from "../../domain/errors.j
 import type { ModelRecord } from "../../domain/model.js";
 import { parseModelName } from "../../domain/model-name.js";
 import type { Services } from "../../services.js";
+import { mayUseModel, visibleTo } from "../../auth/model-access.js";
 
 /** GET /v1/models and /v1/models/{id}: the store's models in OpenAI's shape. */
 
@@ -40,14 +41,16 @@ export function requireModel(services: Services, name: string): ModelRecord {
   }
 }
 
-/** GET /v1/models: every model in the store, most recently changed first. */
-export async function listModels(services: Services, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  return reply.send({ object: "list", data: services.store.list().map(toWireModel) });
+/** GET /v1/models: every model in the store the request's key may see, most recently changed first. */
+export async function listModels(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const models = visibleTo(request.requestContext.principal, services.store.list(), (record) => record.name, services.store);
+  return reply.send({ object: "list", data: models.map(toWireModel) });
 }
 
-/** GET /v1/models/{id}: one model, by any name that reaches it (an alias included); 404 otherwise. */
+/** GET /v1/models/{id}: one model, by any name that reaches it (an alias included); 404 otherwise, or when the key may not see it. */
 export async function getModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const id = (request.params as { "*"?: string })["*"] ?? "";
+  if (!mayUseModel(request.requestContext.principal, id, services.store)) throw new ModelNotFoundError(id);
   const record = requireModel(services, id);
   return reply.send({ ...toWireModel(record), id });
 }

@@ -6,11 +6,13 @@ import { completions } from "./completions.js";
 import { createEmbeddings } from "./embeddings.js";
 import { getModel, listModels } from "./models.js";
 import { rerank } from "./rerank.js";
+import { createResponse, deleteResponse, getResponse } from "./responses.js";
 
 /**
- * OpenAI's API under /v1: chat completions, completions, embeddings, the model list, and reranking (`/v1/rerank`,
- * and `/rerank` as llama-server and vLLM also serve it). Errors thrown by handlers reach the server's one error
- * handler, which answers in OpenAI's shape `{"error": {"message", "type", "param", "code"}}` on these routes.
+ * OpenAI's API under /v1: chat completions, responses (and stored responses by id), completions, embeddings, the
+ * model list, and reranking (`/v1/rerank`, and `/rerank` as llama-server and vLLM also serve it). Errors thrown by
+ * handlers reach the server's one error handler, which answers in OpenAI's shape `{"error": {"message", "type",
+ * "param", "code"}}` on these routes.
  */
 export function openaiRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
@@ -24,5 +26,9 @@ export function openaiRoutes(services: Services): FastifyPluginAsync {
     app.get("/v1/models", on(listModels));
     // Model ids hold slashes and colons (hf.co/owner/repo:Q4_K_M), so the id is the rest of the path.
     app.get("/v1/models/*", on(getModel));
+    // The Responses API; stored responses by id (the rest of the path, so that a stray slash is a clean 404).
+    app.post("/v1/responses", on(createResponse));
+    app.get("/v1/responses/*", on(getResponse));
+    app.delete("/v1/responses/*", on(deleteResponse));
   };
 }

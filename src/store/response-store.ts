@@ -1,0 +1,171 @@
+import type Database from "better-sqlite3";
+import { z } from "zod";
+import type { Db } from "./database.js";
+
+/**
+ * A response as stored: what it answered and what it answered with. The protocol's items and objects are opaque
+ * JSON here (the Responses API adapter gives them their shape); the store only keeps them, finds them by id and
+ * forgets them when they expire.
+ */
+export interface StoredResponse {
+  id: string;
+  createdAt: Date;
+  /** The model as the request named it. */
+  model: string;
+  previousResponseId?: string;
+  /** "completed", "incomplete", … */
+  status: string;
+  /** The request's settings (its input apart). */
+  request: unknown;
+  /** The whole conversation the response answered: earlier responses' input and output included, references resolved. */
+  input: unknown[];
+  /** Its output items. */
+  output: unknown[];
+  /** The response object as it was answered. */
+  response: unknown;
+}
+
+/** An output item that later requests may refer to by its id. */
+export interface StoredItem {
+  id: string;
+  item: unknown;
+}
+
+/** How long responses are kept, and the clock (tests move it). */
+export interface ResponseStoreOptions {
+  /** Responses older than this are never served and are pruned; 0 = nothing is stored. */
+  retentionMs: number;
+  now?: () => number;
+}
+
+const rowSchema = z.object({
+  id: z.string(),
+  created_at: z.number(),
+  model: z.string(),
+  previous_response_id: z.string().nullable(),
+  status: z.string(),
+  request: z.string(),
+  input: z.string(),
+  output: z.string(),
+  response: z.string(),
+});
+
+const itemRowSchema = z.object({ item: z.string() });
+
+/**
+ * Responses of OpenAI's Responses API in SQLite (the `responses` and `response_items` tables, on the server's one
+ * database), so that `previous_response_id`, `item_reference` inputs and GET/DELETE /v1/responses/{id} resolve
+ * after the response was sent, and after a restart. A response older than the retention is never served, even
+ * before `prune` removes it; a retention of 0 stores nothing.
+ */
+export class ResponseStore {
+  private readonly retentionMs: number;
+  private readonly now: () => number;
+  private readonly statements: {
+    insert: Database.Statement<unknown[]>;
+    insertItem: Database.Statement<unknown[]>;
+    one: Database.Statement<[string, number], unknown>;
+    item: Database.Statement<[string, number], unknown>;
+    remove: Database.Statement<[string]>;
+    removeItems: Database.Statement<[string]>;
+    pruneResponses: Database.Statement<[number]>;
+    pruneItems: Database.Statement<[number]>;
+  };
+  private readonly saveAll: (response: StoredResponse, items: readonly StoredItem[]) => void;
+  private readonly removeAll: (id: string) => boolean;
+
+  constructor(db: Db, options: ResponseStoreOptions) {
+    this.retentionMs = Math.max(0, options.retentionMs);
+    this.now = options.now ?? Date.now;
+    this.statements = {
+      insert: db.prepare(
+        `INSERT OR REPLACE INTO responses (id, created_at, model, previous_response_id, status, request, input, output, response)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertItem: db.prepare("INSERT OR REPLACE INTO response_items (id, response_id, created_at, item) VALUES (?, ?, ?, ?)"),
+      one: db.prepare<[string, number]>("SELECT * FROM responses WHERE id = ? AND created_at >= ?"),
+      item: db.prepare<[string, number]>("SELECT item FROM response_items WHERE id = ? AND created_at >= ?"),
+      remove: db.prepare<[string]>("DELETE FROM responses WHERE id = ?"),
+      removeItems: db.prepare<[string]>("DELETE FROM response_items WHERE response_id = ?"),
+      pruneResponses: db.prepare<[number]>("DELETE FROM responses WHERE created_at < ?"),
+      pruneItems: db.prepare<[number]>("DELETE FROM response_items WHERE created_at < ?"),
+    };
+    this.saveAll = db.transaction((response: StoredResponse, items: readonly StoredItem[]) => {
+      const createdAt = response.createdAt.getTime();
+      this.statements.insert.run(
+        response.id,
+        createdAt,
+        response.model,
+        response.previousResponseId ?? null,
+        response.status,
+        JSON.stringify(response.request),
+        JSON.stringify(response.input),
+        JSON.stringify(response.output),
+        JSON.stringify(response.response),
+      );
+      for (const { id, item } of items) this.statements.insertItem.run(id, response.id, createdAt, JSON.stringify(item));
+    });
+    this.removeAll = db.transaction((id: string) => {
+      const removed = this.statements.remove.run(id).changes > 0;
+      this.statements.removeItems.run(id);
+      return removed;
+    });
+  }
+
+  /** Whether responses are kept at all (a retention above 0). */
+  get enabled(): boolean {
+    return this.retentionMs > 0;
+  }
+
+  /** Stores a response and its referable items, in one transaction; does nothing when storing is off. */
+  save(response: StoredResponse, items: readonly StoredItem[] = []): void {
+    if (this.enabled) this.saveAll(response, items);
+  }
+
+  /** The response, unless it is unknown, deleted or expired. */
+  get(id: string): StoredResponse | undefined {
+    if (!this.enabled) return undefined;
+    const row = this.statements.one.get(id, this.oldestKept());
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  /** An item of a stored response by its id, unless its response is gone. */
+  item(id: string): unknown {
+    if (!this.enabled) return undefined;
+    const row = this.statements.item.get(id, this.oldestKept());
+    return row === undefined ? undefined : (JSON.parse(itemRowSchema.parse(row).item) as unknown);
+  }
+
+  /** Deletes a response and its items; false when there was none (expired ones count as none). */
+  delete(id: string): boolean {
+    if (this.get(id) === undefined) return false;
+    return this.removeAll(id);
+  }
+
+  /** Removes every response (and item) older than the retention; returns how many responses went. */
+  prune(): number {
+    const cutoff = this.enabled ? this.oldestKept() : Number.MAX_SAFE_INTEGER;
+    this.statements.pruneItems.run(cutoff);
+    return this.statements.pruneResponses.run(cutoff).changes;
+  }
+
+  /** The creation time (ms) of the oldest response still served. */
+  private oldestKept(): number {
+    return this.now() - this.retentionMs;
+  }
+}
+
+function fromRow(value: unknown): StoredResponse {
+  const row = rowSchema.parse(value);
+  return {
+    id: row.id,
+    createdAt: new Date(row.created_at),
+    model: row.model,
+    ...(row.previous_response_id !== null && { previousResponseId: row.previous_response_id }),
+    status: row.status,
+    request: JSON.parse(row.request) as unknown,
+    input: JSON.parse(row.input) as unknown[],
+    output: JSON.parse(row.output) as unknown[],
+    response: JSON.parse(row.response) as unknown,
+  };
+}
