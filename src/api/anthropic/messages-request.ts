@@ -1,9 +1,10 @@
 import type { ChatRequest, Message, OutputFormat, ThinkingEffort, ThinkingRequest, ToolCall, ToolChoice, ToolDefinition } from "../../domain/chat.js";
 import { CapabilityError, InvalidRequestError } from "../../domain/errors.js";
 import type { Capability, ModelRecord } from "../../domain/model.js";
-import { dropUndefined, effectiveOptions, toSampling, type ModelOptions } from "../../inference/model-options.js";
+import { dropUndefined, toSampling, type ModelOptions } from "../../inference/model-options.js";
 import { parseToolArguments } from "../tool-arguments.js";
 import type { CountTokensBody, MessagesBody, WireContentBlock, WireEffort, WireMessage, WireResultBlock, WireSystemBlock, WireTool, WireToolChoice } from "./schemas.js";
+import { requestOptions } from "../extras.js";
 
 /** Pure mapping of a Messages API request (Anthropic's wire) onto the domain ChatRequest. */
 
@@ -47,8 +48,7 @@ export function toChatRequest(body: MessagesRequestBody, record: ModelRecord, mo
  * parameters, then Anthropic's own defaults for what is still unset: temperature 1 and no nucleus cut (top_p 1).
  */
 export function anthropicOptions(record: ModelRecord, body: MessagesRequestBody): ModelOptions {
-  const stored = effectiveOptions(record.parameters, body.options);
-  const options: ModelOptions = body.num_ctx !== undefined ? { ...stored, num_ctx: body.num_ctx } : stored;
+  const options = requestOptions(record, body);
   const overrides = dropUndefined({
     temperature: body.temperature,
     top_p: body.top_p,

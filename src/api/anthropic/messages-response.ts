@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { ToolCall } from "../../domain/chat.js";
 import { InternalError } from "../../domain/errors.js";
 import type { Usage } from "../../domain/generation.js";
 import type { Outcome, RunEvent } from "../../inference/run-model.js";
+import { randomId } from "../random-id.js";
 
 /** Domain generation events → Anthropic's message (one object) or its stream events. */
 
@@ -75,13 +75,6 @@ export type StreamEvent =
 /** A new message's head: a fresh `msg_` id, the model as named. */
 export function messageHead(model: string): MessageHead {
   return { id: `msg_${randomId(24)}`, model };
-}
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** Random letters and digits, as Anthropic's ids use. */
-export function randomId(length: number): string {
-  return Array.from(randomBytes(length), (byte) => ALPHABET[byte % ALPHABET.length]).join("");
 }
 
 /** A tool call as a `tool_use` block; ids are always Anthropic-style (`toolu_…`), whatever the engine named the call. */

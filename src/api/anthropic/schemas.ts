@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { optionsSchema } from "../../inference/model-options.js";
 import { optional } from "../validation.js";
+import { extraFields } from "../extras.js";
 
 /**
  * Wire schemas of Anthropic's Messages API request bodies (`/v1/messages`, `/v1/messages/count_tokens`). Fields this
@@ -114,16 +114,6 @@ const outputConfig = optional(
     ),
   }),
 );
-
-/**
- * Fields beyond Anthropic's, as on every route of this server: `options` (model options by their Ollama names),
- * `num_ctx` (shorthand for options.num_ctx) and `keep_alive`.
- */
-const extraFields = {
-  options: optional(optionsSchema),
-  num_ctx: optional(int().positive("must be positive")),
-  keep_alive: optional(z.union([z.number(), z.string()], { error: "expected a duration string or a number of seconds" })),
-};
 
 /** What both routes read: the conversation, its tools and thinking, the model and how it is loaded. */
 const conversation = {

@@ -3,7 +3,8 @@ import { InternalError } from "../../domain/errors.js";
 import type { TokenLogprob } from "../../domain/generation.js";
 import type { Outcome } from "../../inference/run-model.js";
 import type { ChoiceEvent } from "./choices.js";
-import { randomId, toWireLogprobs, toWireUsage, type ResponseHead, type WireTokenLogprob, type WireUsage } from "./response.js";
+import { toWireLogprobs, toWireUsage, type ResponseHead, type WireTokenLogprob, type WireUsage } from "./response.js";
+import { randomId } from "../random-id.js";
 
 /** Domain generation events → OpenAI's chat completion (one object) or its chunks (a stream). */
 

@@ -6,7 +6,7 @@ import { parseBody } from "../validation.js";
 import { toChatRequest } from "./chat-request.js";
 import { chatChunks, collectChatCompletion } from "./chat-response.js";
 import { runChoices } from "./choices.js";
-import { openaiRunSpec } from "./extras.js";
+import { extrasRunSpec } from "../extras.js";
 import { requireModel } from "./models.js";
 import { responseHead } from "./response.js";
 import { choiceSampling } from "./sampling.js";
@@ -24,7 +24,7 @@ export async function chatCompletions(services: Services, request: FastifyReques
   const record = requireModel(services, body.model);
   const { request: chat, options } = toChatRequest(body, record, body.model);
   const signal = clientSignal(reply);
-  const spec = openaiRunSpec(record, options, body, signal, startedNs);
+  const spec = extrasRunSpec(record, options, body, signal, startedNs);
   const count = body.n ?? 1;
   const head = responseHead("chatcmpl", body.model, record);
 

@@ -7,7 +7,7 @@ import { parseBody } from "../validation.js";
 import { runChoices } from "./choices.js";
 import { toCompletionRequests } from "./completion-request.js";
 import { collectCompletion, completionChunks, type CompletionShape } from "./completion-response.js";
-import { openaiRunSpec } from "./extras.js";
+import { extrasRunSpec } from "../extras.js";
 import { requireModel } from "./models.js";
 import { responseHead } from "./response.js";
 import { choiceSampling } from "./sampling.js";
@@ -25,7 +25,7 @@ export async function completions(services: Services, request: FastifyRequest, r
   const record = requireModel(services, body.model);
   const { requests, options, n, echo } = toCompletionRequests(body, record, body.model);
   const signal = clientSignal(reply);
-  const spec = openaiRunSpec(record, options, body, signal, startedNs);
+  const spec = extrasRunSpec(record, options, body, signal, startedNs);
   const count = requests.length * n;
   const head = responseHead("cmpl", body.model, record);
   const promptOf = (index: number) => requests[Math.floor(index / n)];

@@ -6,7 +6,7 @@ import { InvalidRequestError } from "../../domain/errors.js";
 import { onModel } from "../../inference/run-model.js";
 import { clientSignal } from "../../server/abort.js";
 import { optional, parseBody } from "../validation.js";
-import { extraFields, openaiRunSpec, requestOptions } from "./extras.js";
+import { extraFields, extrasRunSpec, requestOptions } from "../extras.js";
 
 /**
  * POST /v1/embeddings: OpenAI's embeddings. Any model may embed, as on /api/embed (chat models too). Inputs are a
@@ -43,7 +43,7 @@ export async function createEmbeddings(services: Services, request: FastifyReque
   const body = parseBody(embeddingsSchema, request.body);
   const embedRequest = toEmbedRequest(body);
   const record = services.store.require(body.model);
-  const spec = openaiRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
+  const spec = extrasRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
   const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.embed(embedRequest, signal));
   return reply.send(toEmbeddingsResponse(body.model, result, body.encoding_format ?? "float"));
 }

@@ -8,7 +8,7 @@ import { isReranker } from "../../domain/model.js";
 import { onModel } from "../../inference/run-model.js";
 import { clientSignal } from "../../server/abort.js";
 import { optional, parseBody } from "../validation.js";
-import { extraFields, openaiRunSpec, requestOptions } from "./extras.js";
+import { extraFields, extrasRunSpec, requestOptions } from "../extras.js";
 
 /**
  * POST /v1/rerank and /rerank, in the shape llama-server and vLLM serve (Jina's and Cohere's clients speak it): how
@@ -45,7 +45,7 @@ export async function rerank(services: Services, request: FastifyRequest, reply:
   const record = services.store.require(body.model);
   if (!isReranker(record.metadata)) throw new CapabilityError(body.model, "rerank: only a model whose header declares rank pooling (a reranker) scores documents");
   const rerankRequest = toRerankRequest(body);
-  const spec = openaiRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
+  const spec = extrasRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
   const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.rerank(rerankRequest, signal));
   return reply.send(toRerankResponse(body, rerankRequest, result));
 }

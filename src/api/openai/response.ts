@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { ModelRecord } from "../../domain/model.js";
 import type { TokenCandidate, TokenLogprob } from "../../domain/generation.js";
 import type { Outcome } from "../../inference/run-model.js";
+import { randomId } from "../random-id.js";
 
 /** What every OpenAI response of both routes shares: the id, the time, the model, usage. */
 
@@ -24,13 +24,6 @@ export function responseHead(prefix: "chatcmpl" | "cmpl", model: string, record:
     // Which weights, template and parameters answered: the manifest's digest.
     system_fingerprint: `fp_${record.digest.slice(0, 10)}`,
   };
-}
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** Random letters and digits, as OpenAI's ids use. */
-export function randomId(length: number): string {
-  return Array.from(randomBytes(length), (byte) => ALPHABET[byte % ALPHABET.length]).join("");
 }
 
 /** OpenAI's usage, with the cached-prompt and reasoning token details. */

@@ -1,9 +1,10 @@
 import { ContextOverflowError, type AppError } from "../../domain/errors.js";
 import type { ModelOptions } from "../../inference/model-options.js";
 import type { Outcome } from "../../inference/run-model.js";
-import { randomId, type WireTokenLogprob } from "./response.js";
+import { type WireTokenLogprob } from "./response.js";
 import { functionTools } from "./responses-request.js";
 import type { ResponsesBody } from "./responses-schema.js";
+import { randomId } from "../random-id.js";
 
 /** The Responses API's response object and output items, as this server answers them. */
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { describeIssues, optional } from "../validation.js";
-import { extraFields } from "./extras.js";
+import { extraFields } from "../extras.js";
 
 /**
  * Wire schemas of POST /v1/responses (OpenAI's Responses API). Top-level fields are checked here; input items and

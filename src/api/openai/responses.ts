@@ -4,7 +4,7 @@ import { streamOnModel, type RunEvent } from "../../inference/run-model.js";
 import { clientSignal } from "../../server/abort.js";
 import type { Services } from "../../services.js";
 import { parseBody } from "../validation.js";
-import { openaiRunSpec } from "./extras.js";
+import { extrasRunSpec } from "../extras.js";
 import { requireModel } from "./models.js";
 import { ResponseRun, type ResponseEvent } from "./responses-events.js";
 import { resolveConversation, type PlacedItem } from "./responses-input.js";
@@ -33,7 +33,7 @@ export async function createResponse(services: Services, request: FastifyRequest
   const store = body.store !== false && services.responses.enabled;
   const run = new ResponseRun(responseShell(body, options, store));
   const signal = clientSignal(reply);
-  const spec = openaiRunSpec(record, options, body, signal, startedNs);
+  const spec = extrasRunSpec(record, options, body, signal, startedNs);
   const generation = streamOnModel(services, spec, (model, modelSignal) => model.chat(chat, modelSignal));
   const keep = (response: ResponseObject): void => {
     if (store) saveResponse(services, body, conversation, response);

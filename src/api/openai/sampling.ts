@@ -2,7 +2,7 @@ import type { SamplingOptions } from "../../domain/chat.js";
 import { InvalidRequestError } from "../../domain/errors.js";
 import type { ModelRecord } from "../../domain/model.js";
 import { dropUndefined, toSampling, type ModelOptions } from "../../inference/model-options.js";
-import { requestOptions, type ExtraFields } from "./extras.js";
+import { requestOptions, type ExtraFields } from "../extras.js";
 
 /** The sampling fields an OpenAI request may set (both routes share them). */
 export interface WireSampling extends ExtraFields {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../../domain/errors.js";
 import { optional } from "../validation.js";
-import { extraFields } from "./extras.js";
+import { extraFields } from "../extras.js";
 
 /**
  * Wire schemas of the OpenAI request bodies. Fields a client sends harmlessly (`user`, `store`, `metadata`, …) and
