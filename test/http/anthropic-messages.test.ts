@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import {
-  ensureFixtures,
   PARALLEL_TOOL_ANSWER,
   PARALLEL_TOOL_CALLS,
   SCRIPTED_REPLY,
@@ -17,7 +16,8 @@ import {
   TOOL_ANSWER,
   TOOL_CALL,
 } from "../fixtures/models.js";
-import { createModel, postJson, startEngineServer, type TestServer } from "../helpers/start-server.js";
+import { postJson, startEngineServer, type TestServer } from "../helpers/start-server.js";
+import { createFixtureModels } from "../helpers/fixture-models.js";
 
 const hi: Anthropic.MessageParam[] = [{ role: "user", content: "Hi" }];
 const weather: Anthropic.Tool = {
@@ -49,16 +49,9 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
     let server: TestServer;
     let anthropic: Anthropic;
     before(async () => {
-      const fixtures = await ensureFixtures();
       server = await startEngineServer(engine, { numParallel: 1 });
       anthropic = new Anthropic({ baseURL: server.baseUrl, apiKey: "unused", maxRetries: 0 });
-      await createModel(server.baseUrl, "scripted", fixtures.chat);
-      // Each engine's tool-call format: node-llama-cpp's function syntax in process, Qwen 2.5's (parsed by llama.cpp) out of it.
-      await createModel(server.baseUrl, "tool", engine === "llama-cpp" ? fixtures.toolCall : fixtures.qwenToolCall);
-      if (engine === "llama-server") {
-        await createModel(server.baseUrl, "thinking", fixtures.thinking);
-        await createModel(server.baseUrl, "parallel", fixtures.qwenParallelTools);
-      }
+      await createFixtureModels(server.baseUrl, engine);
     });
     after(() => server?.close());
 

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import {
-  ensureFixtures,
   JSON_REPLY,
   JSON_REPLY_SCHEMA,
   PARALLEL_TOOL_ANSWER,
@@ -21,7 +20,8 @@ import {
   TOOL_ANSWER,
   TOOL_CALL,
 } from "../fixtures/models.js";
-import { createModel, postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
+import { postJson, type TestServer, startEngineServer } from "../helpers/start-server.js";
+import { createFixtureModels } from "../helpers/fixture-models.js";
 
 const weather: OpenAI.Responses.FunctionTool = {
   type: "function",
@@ -47,17 +47,9 @@ for (const engine of ["llama-cpp", "llama-server"] as const) {
     let server: TestServer;
     let openai: OpenAI;
     before(async () => {
-      const fixtures = await ensureFixtures();
       server = await startEngineServer(engine);
       openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
-      await createModel(server.baseUrl, "scripted", fixtures.chat);
-      await createModel(server.baseUrl, "json", fixtures.json);
-      // Each engine's tool-call format: node-llama-cpp's function syntax in process, Qwen 2.5's (parsed by llama.cpp) out of it.
-      await createModel(server.baseUrl, "tool", engine === "llama-cpp" ? fixtures.toolCall : fixtures.qwenToolCall);
-      if (engine === "llama-server") {
-        await createModel(server.baseUrl, "thinking", fixtures.thinking);
-        await createModel(server.baseUrl, "parallel", fixtures.qwenParallelTools);
-      }
+      await createFixtureModels(server.baseUrl, engine);
     });
     after(() => server?.close());
 
