@@ -601,15 +601,22 @@ function render(
     return `- ${s.api.label} (engine ${s.engine}): mean TTFT of turns 2–${s.turns.length} ${Number.isFinite(ttft) ? ttft.toFixed(0) : "–"} ms, ${ratio}; ${reuse}${difference}${replies}${stopped}`;
   });
 
-  // What broke reuse: a turn that read more than its prompt grew by (the earlier prompt was not all reused).
-  const breaks = sessions.flatMap((s) =>
-    s.turns.flatMap((t, turn) => {
+  // What broke reuse: a turn that read more than its prompt grew by (the earlier prompt was not all reused); and
+  // turns that read all the growth, the previous reply included (its cached tokens were not reused either).
+  const breaks: string[] = [];
+  const replyReread = sessions.map((s) => {
+    let count = 0;
+    let of = 0;
+    s.turns.forEach((t, turn) => {
       const before = turn === 0 ? undefined : promptOf(s, turn - 1);
       const now = promptOf(s, turn);
-      if (before === undefined || now === undefined || t.readTokens === undefined) return [];
-      return t.readTokens > now - before + SLACK_TOKENS ? [`${s.api.label} turn ${turn + 1}: read ${t.readTokens} of ${now} tokens where the prompt grew by ${now - before}`] : [];
-    }),
-  );
+      if (before === undefined || now === undefined || t.readTokens === undefined) return;
+      of++;
+      if (t.readTokens > now - before + SLACK_TOKENS) breaks.push(`${s.api.label} turn ${turn + 1}: read ${t.readTokens} of ${now} tokens where the prompt grew by ${now - before}`);
+      else if (t.readTokens >= now - before) count++;
+    });
+    return { s, count, of };
+  });
   const first = transcript.steps[0];
   return [
     "",
@@ -632,14 +639,34 @@ function render(
     ...rows,
     "",
     ...summary,
+    ...growthNote(chat ?? sessions[0]),
     "",
     "What breaks reuse:",
     breaks.length === 0
-      ? `- measured here: nothing; no turn of any API read more than its prompt grew by (+${SLACK_TOKENS} tokens). The Anthropic session's billing-header hash changes every turn and is blanked before the template.`
+      ? `- measured here: nothing before the last reply; no turn of any API read more than its prompt grew by (+${SLACK_TOKENS} tokens), ` +
+        "so every turn reused the whole earlier prompt, the Anthropic session's too although its billing-header hash changed every turn (it is blanked before the template)."
       : `- measured here: ${breaks.join("; ")}`,
+    `- the model's own reply: re-read in full on ${replyReread.map((r) => `${r.count} of ${r.of} turns through ${r.s.api.label}`).join(", ")} (read ≥ new)` +
+      (replyReread.some((r) => r.count > 0)
+        ? ". Seen here with llama.cpp's slot debugging (LLAMA_SERVER_SLOTS_DEBUG=1): the reply's first token is a SentencePiece piece with a leading space " +
+          "(this vocabulary's), the reply text as llama.cpp's chat endpoint returns it has lost that space, so the reply sent back tokenizes differently from " +
+          `its first token on and the ~${REPLY_TOKENS} tokens cached while generating are read again. BPE models (Qwen, Llama 3, gpt-oss) usually begin a reply without a space.`
+        : "."),
     "- not exercised by this model: a template that renders earlier turns differently once the conversation moves on (Qwen3's drops the reasoning of " +
-      "turns before the last user message, so the turn after a thinking reply re-reads from there), and agents that re-send tool calls' arguments in another key order or spacing.",
+      "turns before the last user message, so the turn after a thinking reply re-reads from there), and clients that re-send a call's arguments with " +
+      "their keys in another order than the model wrote them (the template renders them in the order received).",
   ].join("\n");
+}
+
+/** Why TTFT still grows when every turn reads about as much: the turn-2 and last-turn figures of one session. */
+function growthNote(s: SessionResult | undefined): string[] {
+  const second = s?.turns[1];
+  const last = s?.turns.at(-1);
+  if (!s || !second || !last || last === second || second.readTokens === undefined || last.readTokens === undefined) return [];
+  return [
+    `- TTFT grows with the context although each turn reads about as much: through ${s.api.label}, turn 2 read ${second.readTokens} tokens in ${second.ttftMs.toFixed(0)} ms, ` +
+      `turn ${s.turns.length} read ${last.readTokens} in ${last.ttftMs.toFixed(0)} ms; every new token attends to the whole cached prefix.`,
+  ];
 }
 
 /** How an API's prompt compares with the reference's (the same conversation through another wire). */

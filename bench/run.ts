@@ -18,6 +18,11 @@
  * skips it, BENCH_HEALTH_ONLY=1 runs only it (as does `node --import tsx bench/health.ts`); BENCH_HEALTH_SLOTS
  * (default 4), BENCH_HEALTH_PROBES (500), BENCH_HEALTH_INTERVAL_MS (10).
  *
+ * Then (bench/security-cost.ts) the cost of authentication, rate limits and the audit log per request: a short
+ * generation and a cheap request on an open server, one with a key + limits, one with the audit log besides.
+ * BENCH_SECURITY=0 skips it, BENCH_SECURITY_ONLY=1 runs only it (as does `node --import tsx bench/security-cost.ts`);
+ * BENCH_SECURITY_REPS (default 30), BENCH_SECURITY_TOKENS (16), BENCH_SECURITY_PROBES (2000).
+ *
  * Then (bench/agent-session.ts) a recorded 20-turn coding-agent session through /api/chat, /v1/chat/completions,
  * /v1/messages and /v1/responses (whole input, and previous_response_id), each on a fresh server: time to first token
  * and prompt tokens read vs reused per turn. BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it (as does
@@ -35,6 +40,7 @@ import { agentBenchOptions, agentSessionBench } from "./agent-session.js";
 import { DirectRunner } from "./direct.js";
 import { enginesBench } from "./engines.js";
 import { healthBench, healthBenchOptions } from "./health.js";
+import { securityBenchOptions, securityCostBench } from "./security-cost.js";
 import { HttpRunner } from "./http.js";
 import { cacheDir, ensureModel, modelShape, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
@@ -57,6 +63,12 @@ const config = loadConfig(env, {
 });
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
+// Only the cost of auth, limits and audit per request (bench/security-cost.ts).
+if (env.BENCH_SECURITY_ONLY === "1") {
+  console.log(await securityCostBench(securityBenchOptions(env, log)));
+  process.exit(0);
+}
+
 // Pulling a model (bench/pull.ts), before anything loads a model (BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it).
 if (env.BENCH_PULL !== "0" && env.BENCH_HEALTH_ONLY !== "1" && env.BENCH_AGENT_ONLY !== "1") {
   log("pull: ai-server's pull beside curl, from a fake Hugging Face Hub…");
@@ -70,6 +82,12 @@ if (env.BENCH_HEALTH !== "0" && env.BENCH_AGENT_ONLY !== "1") {
   console.log(await healthBench(healthBenchOptions(env, log)));
 }
 if (env.BENCH_HEALTH_ONLY === "1") process.exit(0);
+
+// The cost of auth, rate limits and audit per request (bench/security-cost.ts; BENCH_SECURITY=0 skips it, BENCH_SECURITY_ONLY=1 runs only it).
+if (env.BENCH_SECURITY !== "0" && env.BENCH_AGENT_ONLY !== "1") {
+  log("security: the cost of auth, rate limits and audit per request…");
+  console.log(await securityCostBench(securityBenchOptions(env, log)));
+}
 
 // An agent session through every API, TTFT and prefix reuse per turn (bench/agent-session.ts; BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it).
 if (env.BENCH_AGENT !== "0") {

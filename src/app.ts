@@ -10,8 +10,10 @@ import { EngineRouter } from "./engine/engine-router.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { AuditLog } from "./audit/audit-log.js";
 import { openKeys } from "./auth/keys-at-start.js";
 import { createHttpServer } from "./server/http.js";
+import { MemoryLimitCounter } from "./limits/memory-limit-counter.js";
 import { Metrics } from "./server/metrics.js";
 import { dataPaths, openModelStore } from "./store/open-store.js";
 import { ResponseStore } from "./store/response-store.js";
@@ -25,6 +27,8 @@ import type { Services } from "./services.js";
 
 /** How often stored responses past AI_SERVER_RESPONSES_RETENTION are removed (reads never serve them meanwhile). */
 const RESPONSES_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+/** How often audit rows past AI_SERVER_AUDIT_RETENTION are removed. */
+const AUDIT_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface App {
   http: FastifyInstance;
@@ -61,7 +65,15 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     requestTimeoutMs: config.requestTimeoutMs,
     isReferenced: (modelDigest) => store.references(modelDigest),
     latest: (name) => store.get(name),
-    events: metrics,
+    // Metrics count the scheduler's events; a crash also goes to the log with its reason.
+    events: {
+      modelLoaded: (model, seconds) => metrics.modelLoaded(model, seconds),
+      modelLoadFailed: (model) => metrics.modelLoadFailed(model),
+      engineCrashed: (model, reason) => {
+        metrics.engineCrashed(model);
+        notify({ level: "warn", message: `model ${model} crashed: ${reason}` });
+      },
+    },
   });
   // A model re-created with other weights, or deleted, leaves weights no name refers to: the scheduler unloads
   // them as soon as they are idle (hot swap).
@@ -87,7 +99,15 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const pruneResponses = setInterval(() => responses.prune(), RESPONSES_PRUNE_INTERVAL_MS);
   pruneResponses.unref();
   const keys = openKeys(db, config, (notice) => notify(notice));
-  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys };
+  // The audit log: rows written in batches (never an fsync per request), pruned past their retention now and hourly.
+  const audit = new AuditLog(db, {
+    retentionMs: config.auditRetentionMs,
+    onError: (error, rows) => notify({ level: "warn", message: `audit log: ${rows} row(s) could not be written: ${error instanceof Error ? error.message : String(error)}` }),
+  });
+  audit.prune();
+  const pruneAudit = setInterval(() => audit.prune(), AUDIT_PRUNE_INTERVAL_MS);
+  pruneAudit.unref();
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys, audit, limits: new MemoryLimitCounter() };
   const http = await createHttpServer(services);
   notify = (notice) => http.log[notice.level](notice.message);
   pending.forEach(notify);
@@ -108,6 +128,8 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       await preload.close();
       await scheduler.close();
       clearInterval(pruneResponses);
+      clearInterval(pruneAudit);
+      audit.close(); // the last rows: those of the requests that just ended
       closeStore();
     },
   };

@@ -1,4 +1,6 @@
+import type { AuditLog } from "./audit/audit-log.js";
 import type { KeyStore } from "./auth/key-store.js";
+import type { LimitCounter } from "./limits/limit-counter.js";
 import type { Config } from "./config/schema.js";
 import type { ModelAliases } from "./scheduler/aliases.js";
 import type { Preloader } from "./scheduler/preload.js";
@@ -32,4 +34,8 @@ export interface Services {
   responses: ResponseStore;
   /** API keys (hashed in SQLite): authentication, and the keys routes. */
   keys: KeyStore;
+  /** The audit log (SQLite): a row per request, written in batches; GET /api/audit reads it. */
+  audit: AuditLog;
+  /** What each key (or client address, when open) spent, for the rate limits (in memory; replaceable by a shared store). */
+  limits: LimitCounter;
 }

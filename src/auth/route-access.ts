@@ -18,6 +18,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   "GET /": "open",
   "GET /health": "open",
   "GET /ready": "open",
+  // The API's description: the same for every deployment of a version (no models, keys or settings in it).
+  "GET /openapi.json": "open",
   "OPTIONS *": "open",
   "GET /metrics": "metrics",
   // Ollama: using and listing models.

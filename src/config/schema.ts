@@ -178,10 +178,27 @@ export const settings = {
       "How long /v1/responses keeps stored responses (for previous_response_id, item_reference and GET/DELETE /v1/responses/{id}): a duration (\"720h\" is 30 days, as OpenAI keeps them) or seconds; 0 = store nothing.",
     schema: duration("720h"),
   },
+  auditRetentionMs: {
+    env: "AI_SERVER_AUDIT_RETENTION",
+    description:
+      'How long the audit log (GET /api/audit) keeps its rows: a duration ("2160h" is 90 days) or seconds; older rows are removed at start and hourly. 0 = no audit log.',
+    schema: duration("2160h"),
+  },
+  auditContent: {
+    env: "AI_SERVER_AUDIT_CONTENT",
+    description: "1 = the audit log also keeps each request's body and the generated text (each cut at 65,536 characters). Off: no prompt or output text is ever written.",
+    schema: flag(),
+  },
   bodyLimitBytes: {
     env: "AI_SERVER_BODY_LIMIT",
     description: "Largest JSON request body in bytes (blob uploads are streamed and not limited by this).",
     schema: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  },
+  bodyTimeoutMs: {
+    env: "AI_SERVER_BODY_TIMEOUT",
+    description:
+      "Longest pause between two bytes of a request body (JSON or a blob upload) before the request ends with 408 and its connection is closed; 0 = wait forever. The time between bytes, not the whole upload: a large upload that keeps moving is never cut.",
+    schema: duration("60s"),
   },
   origins: {
     env: "AI_SERVER_ORIGINS",
@@ -216,6 +233,21 @@ export const settings = {
     env: "AI_SERVER_METRICS_OPEN",
     description: "1 = GET /metrics needs no API key even when keys are required.",
     schema: flag(),
+  },
+  openRpm: {
+    env: "AI_SERVER_OPEN_RPM",
+    description: "When the server runs open (no API keys): requests per minute each client address may make; 0 = unlimited. Keys carry their own limits.",
+    schema: z.coerce.number().int().min(0).default(0),
+  },
+  openTpm: {
+    env: "AI_SERVER_OPEN_TPM",
+    description: "When the server runs open: tokens (prompt + generated) per minute each client address may spend; 0 = unlimited.",
+    schema: z.coerce.number().int().min(0).default(0),
+  },
+  openMaxParallel: {
+    env: "AI_SERVER_OPEN_MAX_PARALLEL",
+    description: "When the server runs open: requests each client address may have running at once; 0 = unlimited.",
+    schema: z.coerce.number().int().min(0).default(0),
   },
   tlsCert: {
     env: "AI_SERVER_TLS_CERT",

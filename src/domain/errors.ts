@@ -27,6 +27,21 @@ export class PayloadTooLargeError extends AppError {
   readonly status = 413;
 }
 
+/** The request's header section is larger than Node's limit (16 KiB): refused before any route runs. */
+export class HeadersTooLargeError extends AppError {
+  readonly code = "headers_too_large";
+  readonly status = 431;
+}
+
+/**
+ * The client stopped sending its request: no byte of the body for AI_SERVER_BODY_TIMEOUT, or headers that never
+ * ended. The connection is closed after this answer, so a stalled upload holds nothing for long.
+ */
+export class ClientTimeoutError extends AppError {
+  readonly code = "client_timeout";
+  readonly status = 408;
+}
+
 /** A model name does not follow the naming rules. */
 export class InvalidModelNameError extends AppError {
   readonly code = "invalid_model_name";
@@ -99,6 +114,26 @@ export class GenerationError extends AppError {
   readonly status = 500;
 }
 
+/**
+ * A process serving a loaded model died on its own (a crash, the OOM killer, `kill -9`): the requests it was
+ * serving end with this error (in-band on a stream that had begun). 502: the server itself is fine, the model's
+ * process behind it failed; the next request loads the model (or starts its embeddings or rerank process) again,
+ * unless it keeps crashing (then its loads cool down: ModelLoadError).
+ */
+export class EngineCrashedError extends AppError {
+  readonly code = "engine_crashed";
+  readonly status = 502;
+  constructor(
+    /** The model's name (the name a request used, else what the engine knows it by). */
+    readonly model: string,
+    /** What died and how, with its last log lines: `its llama-server process was killed by SIGKILL; …`. */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`model "${model}" crashed: ${detail}`, options);
+  }
+}
+
 /** Too many requests are already waiting. */
 export class QueueFullError extends AppError {
   readonly code = "queue_full";
@@ -108,6 +143,23 @@ export class QueueFullError extends AppError {
     this.headers["retry-after"] = String(retryAfterSeconds);
     // The OpenAI and Anthropic SDKs prefer this finer one when they retry.
     this.headers["retry-after-ms"] = String(retryAfterSeconds * 1000);
+  }
+}
+
+/**
+ * An API key (or, on an open server, a client address) is over one of its rate limits: requests or tokens per
+ * minute, or requests running at once. Carries `Retry-After` (whole seconds) and `retry-after-ms`, which the OpenAI
+ * and Anthropic SDKs wait for before they retry, and any extra headers given (the `x-ratelimit-*` ones).
+ */
+export class RateLimitedError extends AppError {
+  readonly code = "rate_limited";
+  readonly status = 429;
+  constructor(message: string, retryAfterMs: number, headers: Record<string, string> = {}) {
+    super(message);
+    const ms = Number.isFinite(Number(retryAfterMs)) ? Math.max(1, Math.ceil(Number(retryAfterMs))) : 1000;
+    Object.assign(this.headers, headers);
+    this.headers["retry-after"] = String(Math.ceil(ms / 1000));
+    this.headers["retry-after-ms"] = String(ms);
   }
 }
 

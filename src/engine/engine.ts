@@ -1,5 +1,6 @@
 import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../domain/embedding.js";
+import type { EngineCrashedError } from "../domain/errors.js";
 import type { GenerationEvent } from "../domain/generation.js";
 
 /** The engines a model can be served by (a model's `engine` parameter; AI_SERVER_ENGINE picks the default). */
@@ -65,6 +66,17 @@ export interface MemoryEstimate {
   vram: number;
 }
 
+/** One of a loaded model's processes died on its own (a crash, the OOM killer, `kill -9`), not by an unload. */
+export interface EngineCrash {
+  /** What the requests it was serving got: the process, its exit signal or code, its last log lines. */
+  error: EngineCrashedError;
+  /**
+   * The model can serve nothing more (its generation process died): it must be unloaded and loaded again. False for
+   * a helper process (embeddings, rerank), which the model starts again on its next use.
+   */
+  fatal: boolean;
+}
+
 export interface LoadedModel {
   readonly spec: LoadSpec;
   /** Bytes the model and its context take in RAM and VRAM. */
@@ -93,6 +105,12 @@ export interface LoadedModel {
   /** Text of token ids; an id outside the vocabulary fails with InvalidRequestError. */
   detokenize(tokens: readonly number[], signal: AbortSignal): Promise<string>;
   stats(): ModelStats;
+  /**
+   * Calls `listener` as soon as one of the model's processes dies on its own (at once if the generation process
+   * already has), never for an unload. Engines without processes of their own have none: a crash in process takes
+   * the whole server down.
+   */
+  onCrash?(listener: (crash: EngineCrash) => void): void;
   /** Frees every byte the model holds. Safe to call twice. */
   unload(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import type { FinishReason, GenerationEvent, Usage } from "../domain/generation.
 import type { ModelRecord } from "../domain/model.js";
 import type { Lease, Scheduler } from "../scheduler/scheduler.js";
 import type { Metrics } from "../server/metrics.js";
-import { recordUsage } from "./request-context.js";
+import { beginWork, currentRequest, recordUsage } from "./request-context.js";
 import { toKeepAliveMs, toLoadOptions, type ModelOptions } from "./model-options.js";
 
 /**
@@ -56,13 +56,22 @@ export async function* streamOnModel(
   const { lease, loadDurationNs } = await acquire(scheduler, spec);
   /** Arrival → first output, for the metrics (set once: nothing is measured per token). */
   let firstOutputNs: number | undefined;
+  /** The audit log's copy of the text, when it keeps content (looked up once: nothing is paid per token otherwise). */
+  const keepText = currentRequest()?.output?.generation();
+  // Output handed on before the stream ended: a client that leaves mid-stream still spent it (rate limits, audit).
+  let pieces = 0;
+  let done = false;
+  const endWork = beginWork();
   try {
     for await (const event of generate(lease.model, spec.signal)) {
       if (event.type !== "done") {
         firstOutputNs ??= since(spec.startedNs);
+        if (keepText !== undefined && event.type === "text") keepText(event.text);
+        pieces++;
         yield event;
         continue;
       }
+      done = true;
       const totalDurationNs = since(spec.startedNs);
       const timing = { queueNs: loadDurationNs, firstOutputNs, totalNs: totalDurationNs, aborted: spec.signal.aborted };
       metrics.generation(spec.record.name, event.usage, event.reason, timing);
@@ -73,18 +82,27 @@ export async function* streamOnModel(
     }
   } finally {
     lease.release();
+    // Cut short before `done` (the client left): count each piece handed on as a token, the prompt as unknown.
+    if (!done && pieces > 0) recordUsage(spec.record.name, { promptTokens: 0, completionTokens: pieces, promptDurationNs: 0, evalDurationNs: 0 });
+    endWork();
   }
 }
 
-/** Leases a slot, runs `work` on the model, releases. Resolves to the result and the time spent getting the slot. */
+/**
+ * Leases a slot, runs `work` on the model, releases. Resolves to the result and the time spent getting the slot.
+ * `promptTokensOf` says how many tokens the work read (embeddings, rerank), which the request is charged.
+ */
 export async function onModel<T>(
   scheduler: Scheduler,
   spec: RunSpec,
   work: (model: LoadedModel, signal: AbortSignal) => Promise<T>,
+  promptTokensOf?: (result: T) => number,
 ): Promise<{ result: T; loadDurationNs: number }> {
   const { lease, loadDurationNs } = await acquire(scheduler, spec);
   try {
-    return { result: await work(lease.model, spec.signal), loadDurationNs };
+    const result = await work(lease.model, spec.signal);
+    if (promptTokensOf) recordUsage(spec.record.name, { promptTokens: promptTokensOf(result), completionTokens: 0, promptDurationNs: 0, evalDurationNs: 0 });
+    return { result, loadDurationNs };
   } finally {
     lease.release();
   }

@@ -7,6 +7,8 @@ export interface LoadFailure {
   /** The model name the failing load was for. */
   model: string;
   error: AppError;
+  /** What failed, for the message during the cooldown: "load failed", "last crash". */
+  what: string;
   failedAtMs: number;
   retryAtMs: number;
 }
@@ -23,10 +25,10 @@ export class LoadFailures {
     private readonly now: () => number,
   ) {}
 
-  record(key: string, model: string, error: AppError): void {
+  record(key: string, model: string, error: AppError, what = "load failed"): void {
     if (this.cooldownMs <= 0) return;
     const failedAtMs = this.now();
-    this.failures.set(key, { key, model, error, failedAtMs, retryAtMs: failedAtMs + this.cooldownMs });
+    this.failures.set(key, { key, model, error, what, failedAtMs, retryAtMs: failedAtMs + this.cooldownMs });
   }
 
   /** The failure still cooling down for `key`, if any. */

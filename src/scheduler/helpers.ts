@@ -1,4 +1,4 @@
-import { InsufficientMemoryError, ModelLoadError, RequestCancelledError, toAppError, type AppError } from "../domain/errors.js";
+import { EngineCrashedError, InsufficientMemoryError, ModelLoadError, RequestCancelledError, toAppError, type AppError } from "../domain/errors.js";
 import type { ModelRecord } from "../domain/model.js";
 import type { LoadSpec } from "../engine/engine.js";
 import { formatDuration } from "./deadline.js";
@@ -28,11 +28,19 @@ export function asLoadError(record: ModelRecord, error: unknown): AppError {
   return new ModelLoadError(`failed to load model "${record.name}": ${reason}`, { cause: error });
 }
 
-/** What a request gets during a failed load's cooldown: the same reason, and when the load will be tried again. */
-export function cooldownError(original: AppError, sinceMs: number, leftMs: number): ModelLoadError {
-  return new ModelLoadError(`${original.message} (load failed ${formatDuration(sinceMs)} ago; next attempt in ${formatDuration(Math.max(1000, leftMs))})`, {
+/**
+ * What a request gets during a failed load's cooldown: the same reason, and when the load will be tried again.
+ * `what` failed: "load failed", or "last crash" for a model that kept crashing.
+ */
+export function cooldownError(original: AppError, sinceMs: number, leftMs: number, what = "load failed"): ModelLoadError {
+  return new ModelLoadError(`${original.message} (${what} ${formatDuration(sinceMs)} ago; next attempt in ${formatDuration(Math.max(1000, leftMs))})`, {
     cause: original,
   });
+}
+
+/** A crash's error naming the model by the name requests use (the engine knows only its file). */
+export function crashNamed(error: unknown, model: string): unknown {
+  return error instanceof EngineCrashedError && error.model !== model ? new EngineCrashedError(model, error.detail, { cause: error }) : error;
 }
 
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -3,6 +3,7 @@ import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, Tok
 import type { GenerationEvent } from "../domain/generation.js";
 import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine/engine.js";
 import type { RequestDeadline } from "./deadline.js";
+import { crashNamed } from "./helpers.js";
 
 /** What a request may do with a model: everything but unloading it. */
 export type ModelHandle = Omit<LoadedModel, "unload">;
@@ -17,12 +18,15 @@ export interface Lease extends Disposable {
 
 /**
  * The model as one request sees it: every call also stops at the request's deadline, and a call cut short by
- * the timeout (or a shutdown) ends with the deadline's error instead of a normal `done`.
+ * the timeout (or a shutdown) ends with the deadline's error instead of a normal `done`. A crash's error names the
+ * model as the request did.
  */
 export class LeasedModel implements ModelHandle {
   constructor(
     private readonly model: LoadedModel,
     private readonly deadline: RequestDeadline,
+    /** The model's name, as the request named it. */
+    private readonly name: string,
   ) {}
 
   get spec(): LoadSpec {
@@ -75,7 +79,7 @@ export class LeasedModel implements ModelHandle {
       if (this.deadline.cutShort) throw this.deadline.error();
       return result;
     } catch (error) {
-      throw this.deadline.cutShort ? this.deadline.error() : error;
+      throw this.deadline.cutShort ? this.deadline.error() : crashNamed(error, this.name);
     }
   }
 
@@ -86,7 +90,7 @@ export class LeasedModel implements ModelHandle {
         yield event;
       }
     } catch (error) {
-      throw this.deadline.cutShort ? this.deadline.error() : error;
+      throw this.deadline.cutShort ? this.deadline.error() : crashNamed(error, this.name);
     }
   }
 }

@@ -1,13 +1,14 @@
 import { engineFor, speculativeFor } from "./speculative.js";
 import os from "node:os";
 import { formatBytes } from "../domain/byte-size.js";
-import { InsufficientMemoryError, QueueFullError, RequestCancelledError } from "../domain/errors.js";
+import { EngineCrashedError, InsufficientMemoryError, ModelLoadError, QueueFullError, RequestCancelledError } from "../domain/errors.js";
 import type { ModelRecord } from "../domain/model.js";
-import type { Engine, LoadedModel, LoadSpec } from "../engine/engine.js";
+import type { EngineCrash, Engine, LoadedModel, LoadSpec } from "../engine/engine.js";
 import { LoadFailures } from "./cooldown.js";
-import { RequestDeadline } from "./deadline.js";
+import { CRASH_LIMIT, CrashHistory } from "./crashes.js";
+import { formatDuration, RequestDeadline } from "./deadline.js";
 import { planAdmission, type Resident } from "./eviction.js";
-import { asLoadError, cooldownError, loadKeyOf, raceAbort, sameShape } from "./helpers.js";
+import { asLoadError, cooldownError, crashNamed, loadKeyOf, raceAbort, sameShape } from "./helpers.js";
 import { LeasedModel, type Lease } from "./lease.js";
 import { budgetOf, describe, larger, NO_MEMORY, total, type Memory } from "./memory.js";
 import { Semaphore } from "./semaphore.js";
@@ -27,6 +28,8 @@ export type { AcquireOptions, ModelRequests, RunningModel, SchedulerEvents, Sche
  *   instead; a model that could never fit fails at once with what it needs and what the budget is.
  * - Requests that cannot be served at once wait (FIFO per model) up to `maxQueue` across the server, then get 503.
  * - A failed load is remembered for a cooldown during which requests fail fast with its reason.
+ * - A model whose engine process crashes is dropped at once (its requests end with the crash's error, those waiting
+ *   for a slot go on to a new load); one that crashes again and again is treated as a failed load (the cooldown).
  * - Instances are keyed by the weights' digest: aliases share one; a re-created model with new weights gets a
  *   new one while the old one finishes its requests and is unloaded when idle (hot swap).
  */
@@ -34,6 +37,7 @@ export class Scheduler {
   private readonly instances = new Map<string, Instance>();
   private readonly unloadingInstances = new Set<Instance>();
   private readonly failures: LoadFailures;
+  private readonly crashes: CrashHistory;
   private readonly now: () => number;
   private loadChain: Promise<unknown> = Promise.resolve();
   private loadingNow?: Instance;
@@ -53,6 +57,7 @@ export class Scheduler {
   ) {
     this.now = options.now ?? Date.now;
     this.failures = new LoadFailures(options.loadCooldownMs, this.now);
+    this.crashes = new CrashHistory(options.crashLimit ?? CRASH_LIMIT, this.now);
   }
 
   /**
@@ -180,7 +185,7 @@ export class Scheduler {
       for (;;) {
         if (signal.aborted) throw new RequestCancelledError();
         const failure = this.failures.active(loadKey);
-        if (failure) throw cooldownError(failure.error, this.now() - failure.failedAtMs, failure.retryAtMs - this.now());
+        if (failure) throw cooldownError(failure.error, this.now() - failure.failedAtMs, failure.retryAtMs - this.now(), failure.what);
 
         let instance = this.instances.get(key);
         const latest = instance ? undefined : this.replacement(record);
@@ -228,6 +233,7 @@ export class Scheduler {
           await instance.slots.acquire(signal);
         } catch (error) {
           this.leave(instance);
+          if (instance.crashed && !signal.aborted) continue; // its process died while we waited: load it again
           throw error;
         }
         if (this.instances.get(key) !== instance) {
@@ -260,7 +266,7 @@ export class Scheduler {
       instance.slots.release();
       this.leave(instance);
     };
-    return { model: new LeasedModel(model, deadline), loadDurationNs, release, [Symbol.dispose]: release };
+    return { model: new LeasedModel(model, deadline, instance.record.name), loadDurationNs, release, [Symbol.dispose]: release };
   }
 
   /** A request stopped using or waiting for `instance`: once nothing does, count down or unload it. */
@@ -300,6 +306,7 @@ export class Scheduler {
       instance.booked = larger(instance.booked, model.memory);
       instance.lastUsed = ++this.uses;
       this.failures.clear(loadKey);
+      model.onCrash?.((crash) => this.crashed(instance, crash));
       return model;
     };
     const onFailed = (error: unknown): never => {
@@ -423,6 +430,30 @@ export class Scheduler {
   private retire(instance: Instance): void {
     instance.retiring = true;
     if (this.isIdle(instance)) void this.drop(instance);
+  }
+
+  /**
+   * One of `instance`'s engine processes died on its own. Counted (the metrics); a helper process (embeddings,
+   * rerank) the model starts again by itself. The generation process: the instance is dropped at once (it leaves
+   * /api/ps, its memory is freed in the accounting once its other processes are stopped, the next request loads it
+   * again) and the requests waiting for one of its slots go on to that new load; the requests it was serving end
+   * with the crash's error from the engine. The limit-th crash within the window puts the model in the cooldown.
+   */
+  private crashed(instance: Instance, crash: EngineCrash): void {
+    const name = instance.record.name;
+    const error = crashNamed(crash.error, name) as EngineCrashedError;
+    this.options.events?.engineCrashed(name, error.detail);
+    if (!crash.fatal || instance.crashed || instance.unloading) return;
+    instance.crashed = error;
+    instance.slots.close(error);
+    if (this.crashes.record(instance.loadKey)) {
+      const { count, windowMs } = this.crashes.limit;
+      const reason = new ModelLoadError(`model "${name}" keeps crashing (${count} times within ${formatDuration(windowMs)}), so it is not loaded again for now; the last crash: ${error.detail}`, {
+        cause: error,
+      });
+      this.failures.record(instance.loadKey, name, reason, "last crash");
+    }
+    void this.drop(instance);
   }
 
   /** Every waiter left a load that has not finished: cancel it. */

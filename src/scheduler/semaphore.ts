@@ -1,9 +1,13 @@
 import { RequestCancelledError } from "../domain/errors.js";
 
-/** A counting semaphore with a FIFO of waiters; a waiter whose signal aborts leaves the queue at once. */
+/**
+ * A counting semaphore with a FIFO of waiters; a waiter whose signal aborts leaves the queue at once. Closing it
+ * (its model crashed) turns every waiter away, and every later acquire, with the closing error.
+ */
 export class Semaphore {
   private used = 0;
-  private readonly queue: Array<() => void> = [];
+  private readonly queue: Array<{ grant: () => void; refuse: (error: unknown) => void }> = [];
+  private closedWith?: unknown;
 
   constructor(private readonly capacity: number) {}
 
@@ -21,29 +25,42 @@ export class Semaphore {
 
   acquire(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(new RequestCancelledError());
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (this.used < this.capacity && this.queue.length === 0) {
       this.used++;
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const grant = (): void => {
+      const leave = (): void => {
         signal.removeEventListener("abort", onAbort);
-        this.used++;
-        resolve();
-      };
-      const onAbort = (): void => {
-        const index = this.queue.indexOf(grant);
+        const index = this.queue.indexOf(waiter);
         if (index !== -1) this.queue.splice(index, 1);
-        reject(new RequestCancelledError());
       };
+      const waiter = {
+        grant: (): void => {
+          leave();
+          this.used++;
+          resolve();
+        },
+        refuse: (error: unknown): void => {
+          leave();
+          reject(error);
+        },
+      };
+      const onAbort = (): void => waiter.refuse(new RequestCancelledError());
       signal.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(grant);
+      this.queue.push(waiter);
     });
   }
 
   release(): void {
     this.used--;
-    const next = this.queue.shift();
-    if (next) next();
+    this.queue.shift()?.grant();
+  }
+
+  /** Refuses every waiter, and every later acquire, with `error` (holders still release). */
+  close(error: unknown): void {
+    this.closedWith = error;
+    for (const waiter of [...this.queue]) waiter.refuse(error);
   }
 }

@@ -1,3 +1,4 @@
+import type { AppError } from "../domain/errors.js";
 import type { ModelRecord } from "../domain/model.js";
 import type { LoadedModel, LoadSpec, ModelStats } from "../engine/engine.js";
 import type { Memory } from "./memory.js";
@@ -19,6 +20,11 @@ export interface SchedulerOptions {
   memory: { budget: { ram?: number | undefined; vram?: number | undefined }; headroom: number };
   /** How long a failed load is remembered (requests fail fast meanwhile); 0 = not at all. */
   loadCooldownMs: number;
+  /**
+   * Crashes of a loaded model's engine process within a window that make it a failed load (the cooldown, with the
+   * crash as the reason) instead of loading it again; default CRASH_LIMIT (crashes.ts).
+   */
+  crashLimit?: { count: number; windowMs: number };
   /** Longest a request may wait and run; 0 = no limit. */
   requestTimeoutMs: number;
   /** Whether some model name still refers to these weights; instances of weights no name uses are unloaded when idle. */
@@ -37,8 +43,11 @@ export interface SchedulerEvents {
   modelLoaded(model: string, seconds: number): void;
   /** A load failed for a reason the cooldown remembers (a cancelled load, or one refused for memory, is not counted). */
   modelLoadFailed(model: string): void;
-  /** A loaded model's engine process died (crash, OOM kill): for the code that notices it. */
-  engineCrashed(model: string): void;
+  /**
+   * One of a loaded model's engine processes died on its own (crash, OOM kill, kill -9), noticed at once: `reason`
+   * says which process and how, with its last log lines (for a log line).
+   */
+  engineCrashed(model: string, reason: string): void;
 }
 
 /** Requests on one model now, by the name it was last used through. */
@@ -117,5 +126,7 @@ export interface Instance {
   lastUsed: number;
   /** Replaced (another shape was asked for): takes no new requests and unloads once idle. */
   retiring: boolean;
+  /** Its engine process crashed: it is dropped, and requests waiting for one of its slots go on to a new load. */
+  crashed?: AppError;
   unloading?: Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { AppError, InvalidRequestError, PayloadTooLargeError, RouteNotFoundError, toAppError } from "../domain/errors.js";
+import { AppError, InvalidRequestError, PayloadTooLargeError, RequestCancelledError, RouteNotFoundError, toAppError } from "../domain/errors.js";
+import { drainRefusedBody } from "./drain-refused.js";
 
 /**
  * The one place where errors become HTTP responses. Fastify's own errors (bad JSON, body too large, …) are first
@@ -10,6 +11,7 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   const appError = fromFastify(error);
   if (appError.status >= 500) request.log.error({ err: error }, appError.message);
   else request.log.info({ code: appError.code }, appError.message);
+  if (appError instanceof PayloadTooLargeError) drainRefusedBody(request, reply);
   void reply.status(appError.status).headers(appError.headers).send(errorBody(request.url, appError));
 }
 
@@ -74,6 +76,8 @@ function paramOf(error: AppError): string | null {
 
 function fromFastify(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // The client closed the connection while its body was being read: nobody is left to answer, and no server fault.
+  if (isClientAbort(error)) return new RequestCancelledError();
   if (isFastifyError(error)) {
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new PayloadTooLargeError("request body is too large");
     if (error.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return new InvalidRequestError("missing request body");
@@ -82,6 +86,11 @@ function fromFastify(error: unknown): AppError {
     }
   }
   return toAppError(error);
+}
+
+/** Node's error for a request whose connection closed before its body ended (`aborted`, ECONNRESET). */
+function isClientAbort(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === "ECONNRESET" && error.message === "aborted";
 }
 
 function isFastifyError(error: unknown): error is FastifyError {

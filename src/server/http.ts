@@ -4,10 +4,15 @@ import type { Services } from "../services.js";
 import { ollamaRoutes } from "../api/ollama/routes.js";
 import { openaiRoutes } from "../api/openai/routes.js";
 import { adminRoutes } from "../api/admin/routes.js";
+import { installAudit } from "../audit/audit-hook.js";
 import { installAuthentication } from "../auth/authenticate.js";
 import { recordRoutes } from "../auth/route-access.js";
+import { installRateLimits } from "../limits/rate-limits.js";
 import { anthropicRoutes } from "../api/anthropic/routes.js";
+import { openapiRoutes } from "../api/openapi/routes.js";
 import { decodeRequestBodies } from "./body-encoding.js";
+import { installBodyTimeout } from "./body-timeout.js";
+import { answerClientError } from "./client-errors.js";
 import { healthRoutes } from "./health.js";
 import { installRequestContext, requestId } from "./request-context.js";
 import { installShutdown } from "./shutdown.js";
@@ -44,11 +49,18 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
     return503OnClosing: false,
     genReqId: requestId,
     requestIdHeader: false,
+    // Requests refused before routing (a bad URL escape; what Node's parser rejects) answer in the protocol's shape.
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
+    clientErrorHandler: answerClientError,
     // HTTPS with AI_SERVER_TLS_CERT/KEY (replaced on SIGHUP, see tls.ts), else HTTP.
     https: tls ?? null,
     // An https.Server offers everything the rest of the code uses of the server (close, closeAllConnections, …).
   }) as unknown as FastifyInstance;
   installRequestContext(http);
+  // A body that stops arriving ends its request (408): requestTimeout is 0 for the streams' sake.
+  installBodyTimeout(http, config.bodyTimeoutMs);
+  // Next: every request that reaches a route is audited, refused ones included.
+  installAudit(http, services);
   installShutdown(http);
   recordRoutes(http);
   http.setErrorHandler(handleError);
@@ -74,6 +86,8 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   });
   // After CORS: preflights are answered first, and refusals carry CORS headers.
   installAuthentication(http, services);
+  // After authentication: the limits are the key's (or, open, the client address's).
+  installRateLimits(http, services);
   decodeRequestBodies(http);
   services.metrics.register(http);
   await http.register(healthRoutes(services));
@@ -81,5 +95,6 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   await http.register(openaiRoutes(services));
   await http.register(adminRoutes(services));
   await http.register(anthropicRoutes(services));
+  await http.register(openapiRoutes());
   return http;
 }

@@ -80,6 +80,36 @@ const MIGRATIONS: string[] = [
      last_used_at INTEGER,
      from_setting INTEGER NOT NULL DEFAULT 0
    )`,
+  // The audit log (src/audit/audit-log.ts): one row per request that reached a route, written in batches. `time` is
+  // when the request arrived (ms), `action`/`target` name an admin change (key.create, model.delete, …) that
+  // succeeded; `request_body`/`output` are only filled with AI_SERVER_AUDIT_CONTENT=1. AUTOINCREMENT: ids never come
+  // back after pruning, so a paging cursor (an id) stays valid. Rows older than AI_SERVER_AUDIT_RETENTION are pruned.
+  `CREATE TABLE audit_log (
+     id                INTEGER PRIMARY KEY AUTOINCREMENT,
+     time              INTEGER NOT NULL,
+     request_id        TEXT NOT NULL,
+     key_id            TEXT,
+     key_name          TEXT,
+     client_address    TEXT NOT NULL,
+     method            TEXT NOT NULL,
+     route             TEXT NOT NULL,
+     model             TEXT COLLATE NOCASE,
+     status            INTEGER NOT NULL,
+     prompt_tokens     INTEGER NOT NULL,
+     cached_tokens     INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     duration_ms       REAL NOT NULL,
+     action            TEXT,
+     target            TEXT,
+     aborted           INTEGER NOT NULL,
+     request_body      TEXT,
+     output            TEXT,
+     content_truncated INTEGER NOT NULL
+   );
+   CREATE INDEX audit_log_by_time ON audit_log (time);
+   CREATE INDEX audit_log_by_key ON audit_log (key_id, id);
+   CREATE INDEX audit_log_by_model ON audit_log (model, id);
+   CREATE INDEX audit_log_by_action ON audit_log (action, id) WHERE action IS NOT NULL;`,
 ];
 
 /** Opens (creating if needed) the server's SQLite database and brings its schema up to date. */

@@ -15,7 +15,7 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Ollama, type ChatResponse } from "ollama";
 import type { CompletionRequest } from "../../src/domain/chat.js";
-import { ContextOverflowError, GenerationError, InvalidModelFileError, ModelLoadError, RequestCancelledError, StructuredOutputError } from "../../src/domain/errors.js";
+import { ContextOverflowError, EngineCrashedError, InvalidModelFileError, ModelLoadError, RequestCancelledError, StructuredOutputError } from "../../src/domain/errors.js";
 import type { GenerationEvent } from "../../src/domain/generation.js";
 import type { LoadSpec } from "../../src/engine/engine.js";
 import { ServerClient } from "../../src/engine/llama-server/client.js";
@@ -206,8 +206,8 @@ test("a crashed process (kill -9) turns the next requests into a clear error ins
   try {
     process.kill(model.server.pid ?? 0, "SIGKILL");
     const started = Date.now();
-    await assert.rejects(collect(model.chat(chatRequest(), never)), (error: unknown) => error instanceof GenerationError && /SIGKILL/.test(error.message));
-    await assert.rejects(collect(model.complete(completion(), never)), GenerationError);
+    await assert.rejects(collect(model.chat(chatRequest(), never)), (error: unknown) => error instanceof EngineCrashedError && /SIGKILL/.test(error.message));
+    await assert.rejects(collect(model.complete(completion(), never)), EngineCrashedError);
     assert.ok(Date.now() - started < 5000);
     assert.ok(isAlive(chat.server.pid), "other models keep running");
   } finally {

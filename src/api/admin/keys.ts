@@ -18,7 +18,8 @@ export const newKeySchema = z.object({
   expires: optional(z.string()),
 });
 
-const keyIdSchema = z.object({ id: z.string().min(1).max(128) });
+/** DELETE /api/keys/{id}: the path parameter. */
+export const keyIdSchema = z.object({ id: z.string().min(1).max(128) });
 
 /** A key as the API and `ai-server keys list --json` show it: never its secret. */
 export interface WireKey {

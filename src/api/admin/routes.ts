@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.js";
 import { acceptJsonWhateverTheContentType, bindHandlers } from "../route-kit.js";
+import { listAudit } from "./audit.js";
 import { createKey, listKeys, revokeKey } from "./keys.js";
 
 /**
- * The server's own administration API (not Ollama's nor OpenAI's): API keys. Errors answer in Ollama's shape
- * `{"error": "…"}`. Every route here needs an admin key (src/auth/route-access.ts).
+ * The server's own administration API (not Ollama's nor OpenAI's): API keys and the audit log. Errors answer in
+ * Ollama's shape `{"error": "…"}`. Every route here needs an admin key (src/auth/route-access.ts).
  */
 export function adminRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
@@ -14,5 +15,6 @@ export function adminRoutes(services: Services): FastifyPluginAsync {
     app.post("/api/keys", on(createKey));
     app.get("/api/keys", on(listKeys));
     app.delete("/api/keys/:id", on(revokeKey));
+    app.get("/api/audit", on(listAudit));
   };
 }

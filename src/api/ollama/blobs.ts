@@ -6,7 +6,8 @@ import { clientSignal } from "../../server/abort.js";
 import { parseDigest } from "../../store/blob-store.js";
 import { parseBody } from "./schemas.js";
 
-const paramsSchema = z.object({ digest: z.string() });
+/** The path parameter of /api/blobs/{digest} (its form is checked by parseDigest). */
+export const paramsSchema = z.object({ digest: z.string() });
 
 /**
  * Makes every request body in this scope a raw stream, whatever its content type, and exempt from the JSON body

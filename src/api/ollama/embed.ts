@@ -52,5 +52,6 @@ async function embedOn(
   const spec = runSpec(record, options, body.keep_alive, clientSignal(reply), process.hrtime.bigint());
   return onModel(services.scheduler, spec, async (loaded, signal) =>
     embedRequest.inputs.length === 0 ? { embeddings: [], promptTokens: 0 } : loaded.embed(embedRequest, signal),
+    (result) => result.promptTokens,
   );
 }

@@ -12,7 +12,7 @@ import { pullModel } from "./pull.js";
 import { detokenize, tokenize } from "./tokenize.js";
 
 /** The Ollama release whose API we match; clients gate features on it. */
-export const OLLAMA_VERSION = "0.12.0";
+export const OLLAMA_VERSION = "0.13.5";
 
 /**
  * Ollama's native API. Every GET route also answers HEAD (Fastify's exposeHeadRoutes). Errors thrown by handlers

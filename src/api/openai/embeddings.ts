@@ -44,7 +44,7 @@ export async function createEmbeddings(services: Services, request: FastifyReque
   const embedRequest = toEmbedRequest(body);
   const record = services.store.require(body.model);
   const spec = extrasRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
-  const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.embed(embedRequest, signal));
+  const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.embed(embedRequest, signal), (r) => r.promptTokens);
   return reply.send(toEmbeddingsResponse(body.model, result, body.encoding_format ?? "float"));
 }
 

@@ -46,7 +46,7 @@ export async function rerank(services: Services, request: FastifyRequest, reply:
   if (!isReranker(record.metadata)) throw new CapabilityError(body.model, "rerank: only a model whose header declares rank pooling (a reranker) scores documents");
   const rerankRequest = toRerankRequest(body);
   const spec = extrasRunSpec(record, requestOptions(record, body), body, clientSignal(reply), startedNs);
-  const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.rerank(rerankRequest, signal));
+  const { result } = await onModel(services.scheduler, spec, (loaded, signal) => loaded.rerank(rerankRequest, signal), (r) => r.promptTokens);
   return reply.send(toRerankResponse(body, rerankRequest, result));
 }
 

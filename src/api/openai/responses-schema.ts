@@ -134,7 +134,8 @@ const reasoningItem = z.object({
 });
 const itemReference = z.object({ type: z.literal("item_reference"), id: z.string({ error: "expected an item id" }) });
 
-const ITEM_SCHEMAS = {
+/** Each input item kind this server takes, by `type` (parseInputItem picks one; the OpenAPI document lists them). */
+export const ITEM_SCHEMAS = {
   message: messageItem,
   function_call: functionCallItem,
   function_call_output: functionCallOutputItem,
@@ -174,7 +175,8 @@ export function parseInputItem(raw: unknown, path: PropertyKey[]): InputItem {
 
 // --- tools -------------------------------------------------------------------------------------------------------
 
-const functionTool = z.object({
+/** A `function` tool, the only kind served (parseTool checks each tool with it). */
+export const functionTool = z.object({
   type: z.literal("function"),
   name: z.string({ error: "expected the function's name" }).min(1, "expected the function's name"),
   description: optional(z.string()),

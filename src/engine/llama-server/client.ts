@@ -22,14 +22,20 @@ export class ServerErrorResponse extends Error {
 /**
  * Talks HTTP to one llama-server over its UNIX socket (node:http with `socketPath`, a fresh connection per request:
  * cpp-httplib closes idle kept-alive sockets). Every failure leaves as a catalog error: llama-server's own error
- * answers by their type, a refused or reset connection as the process's exit (`gone()` describes it, with the tail
- * of its log) when it has exited.
+ * answers by their type, a refused or reset connection as the process's exit (`gone()` says why: a crash, with the
+ * tail of its log) when it has exited.
+ *
+ * No request outlives the process: when it dies the kernel closes its end of every connection (a stream ends, a
+ * new connection is refused at once), and `exited` also ends every request still open the moment the exit is
+ * reported.
  */
 export class ServerClient {
   constructor(
     readonly socketPath: string,
-    /** Why the process is gone (exit code or signal and its last log lines), or undefined while it runs. */
-    private readonly gone: () => Promise<string | undefined>,
+    /** Why the process is gone (EngineCrashedError after a crash), or undefined while it runs. */
+    private readonly gone: () => Promise<AppError | undefined>,
+    /** Aborted when the process exits. */
+    private readonly exited?: AbortSignal,
   ) {}
 
   /** POSTs JSON (GETs without a body) and returns the parsed JSON answer. */
@@ -75,21 +81,28 @@ export class ServerClient {
     if (!finished) throw await this.broken(new Error("the stream ended before the generation did"));
   }
 
-  /** GET's status code, or 0 when nothing answers (used while the process starts). */
+  /** GET's status code, or 0 when nothing answers within `timeoutMs` in all (used while the process starts). */
   health(timeoutMs: number): Promise<number> {
     return new Promise((resolve) => {
-      const request = http.get({ socketPath: this.socketPath, path: "/health", agent: false, timeout: timeoutMs }, (response) => {
+      const request = http.get({ socketPath: this.socketPath, path: "/health", agent: false }, (response) => {
         response.resume();
         response.on("end", () => resolve(response.statusCode ?? 0));
         response.on("error", () => resolve(0));
+        response.on("close", () => resolve(0)); // after "end" this changes nothing
       });
-      request.on("timeout", () => request.destroy());
+      // The whole answer within the time, not only some byte: a process that accepts and never answers (or trickles)
+      // must not hold the load for ever.
+      const timer = setTimeout(() => request.destroy(), timeoutMs);
+      timer.unref();
+      request.on("close", () => clearTimeout(timer));
       request.on("error", () => resolve(0));
     });
   }
 
   private async request(method: string, route: string, body: unknown, signal: AbortSignal | undefined, onChunk: (text: string) => void): Promise<void> {
     if (signal?.aborted) throw new RequestCancelledError();
+    if (this.exited?.aborted) throw await this.broken(new Error("the process has exited"));
+    let onExit: (() => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -126,11 +139,18 @@ export class ServerClient {
           },
         );
         request.on("error", reject);
+        onExit = () => {
+          request.destroy();
+          reject(new Error("the process exited"));
+        };
+        this.exited?.addEventListener("abort", onExit, { once: true });
         request.end(payload);
       });
     } catch (error) {
       if (signal?.aborted) throw new RequestCancelledError();
       throw await this.broken(error);
+    } finally {
+      if (onExit) this.exited?.removeEventListener("abort", onExit);
     }
   }
 
@@ -139,8 +159,8 @@ export class ServerClient {
     if (error instanceof ServerErrorResponse) return fromServerError(error);
     if (error instanceof StructuredOutputError || error instanceof GenerationError || error instanceof InvalidRequestError) return error;
     const gone = await this.gone();
+    if (gone !== undefined) return gone;
     const message = error instanceof Error ? error.message : String(error);
-    if (gone !== undefined) return new GenerationError(`the model's llama-server process is gone: ${gone}`, { cause: error });
     return new GenerationError(`llama-server connection failed: ${message}`, { cause: error });
   }
 }

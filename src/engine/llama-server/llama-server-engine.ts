@@ -37,8 +37,9 @@ export interface LlamaServerEngineOptions {
 
 /**
  * The out-of-process engine: one llama.cpp `llama-server` process per loaded model, spoken to over a UNIX socket.
- * A crash or OOM of one model cannot take this server down, and unloading (ending the process) returns every
- * byte. This folder is the only place that knows llama-server's HTTP API.
+ * A crash or OOM of one model cannot take this server down: its requests end with EngineCrashedError and the model
+ * reports the crash (`onCrash`) so that the scheduler drops it. Unloading (ending the process) returns every byte.
+ * This folder is the only place that knows llama-server's HTTP API.
  */
 export class LlamaServerEngine implements Engine {
   readonly name = "llama-server";
@@ -55,21 +56,24 @@ export class LlamaServerEngine implements Engine {
     if (spec.speculative?.type === "draft") await readGguf(spec.speculative.modelPath);
     const id = ++this.count;
     const dir = await this.directory();
-    const label = `model ${path.basename(spec.modelPath)}`;
-    const start = (name: string, args: string[], abort?: AbortSignal): Promise<ServerProcess> =>
+    const model = path.basename(spec.modelPath);
+    const label = `model ${model}`;
+    const start = (name: string, role: string, args: string[], abort?: AbortSignal): Promise<ServerProcess> =>
       ServerProcess.start({
         binary: this.options.binary,
         args: [...args, "--host", path.join(dir, name)],
         socketPath: path.join(dir, name),
         label,
+        model,
+        role,
         timeoutMs: this.options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS,
         ...(abort && { signal: abort }),
         ...(this.registry && { registry: this.registry }),
       });
-    const server = await start(`${id}.sock`, this.generationArgs(spec), signal);
+    const server = await start(`${id}.sock`, "llama-server process", this.generationArgs(spec), signal);
     return new LlamaServerModel(spec, server, header, {
-      embedding: () => start(`${id}-embed.sock`, this.embeddingArgs(spec)),
-      rerank: () => start(`${id}-rerank.sock`, this.rerankArgs(spec)),
+      embedding: () => start(`${id}-embed.sock`, "llama-server embeddings process", this.embeddingArgs(spec)),
+      rerank: () => start(`${id}-rerank.sock`, "llama-server rerank process", this.rerankArgs(spec)),
     });
   }
 

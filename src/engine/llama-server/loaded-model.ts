@@ -1,8 +1,8 @@
 import type { ChatRequest, CompletionRequest, Message } from "../../domain/chat.js";
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../../domain/embedding.js";
-import { AppError, CapabilityError, ContextOverflowError, InternalError, InvalidRequestError } from "../../domain/errors.js";
+import { AppError, CapabilityError, ContextOverflowError, type EngineCrashedError, InternalError, InvalidRequestError } from "../../domain/errors.js";
 import type { GenerationEvent } from "../../domain/generation.js";
-import type { LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine.js";
+import type { EngineCrash, LoadedModel, LoadSpec, MemoryEstimate, ModelStats } from "../engine.js";
 import { renderPromptTemplate } from "../prompt-template.js";
 import { hasLaterSystem, rendersSystemInPlace, SYSTEM_PROBE, systemAsUserTurns } from "../system-turns.js";
 import { isRecord, ServerErrorResponse, type ServerClient } from "./client.js";
@@ -34,11 +34,18 @@ export interface SideProcesses {
  * A model served by its own llama-server process (`spec.slots` slots of `spec.contextSize` tokens each), and, each
  * started on first use, a second one with --embeddings and a third with --reranking. Requests go over each process's
  * UNIX socket; unloading stops the processes, which returns every byte they held.
+ *
+ * A process that dies on its own ends the requests it serves with EngineCrashedError and is reported to `onCrash`
+ * listeners: the generation process fatally (the model serves nothing more), an embeddings or rerank process not
+ * (it is forgotten, and started again by the next request that needs it).
  */
 export class LlamaServerModel implements LoadedModel {
   private embedding?: Promise<ServerProcess>;
   private reranking?: Promise<ServerProcess>;
   private unloading?: Promise<void>;
+  private readonly crashListeners: Array<(crash: EngineCrash) => void> = [];
+  /** The generation process's crash, once it happened. */
+  private fatalCrash?: EngineCrash;
   private readonly speculative = { drafted: 0, accepted: 0 };
   /** Whether the template renders a system message after other turns where it occurs (asked once, on first need). */
   private systemInPlace?: Promise<boolean>;
@@ -53,7 +60,18 @@ export class LlamaServerModel implements LoadedModel {
     readonly server: ServerProcess,
     private readonly header: ModelHeader,
     private readonly side: SideProcesses,
-  ) {}
+  ) {
+    void server.crashed.then((error) => {
+      this.fatalCrash = { error, fatal: true };
+      this.report(this.fatalCrash);
+    });
+  }
+
+  onCrash(listener: (crash: EngineCrash) => void): void {
+    this.crashListeners.push(listener);
+    const crash = this.fatalCrash;
+    if (crash) queueMicrotask(() => listener(crash));
+  }
 
   /** Resident memory of the processes; VRAM is not measured (the scheduler keeps its estimate). */
   get memory(): MemoryEstimate {
@@ -239,12 +257,30 @@ export class LlamaServerModel implements LoadedModel {
     const started = (this[field] ??= this.side[kind]().then((process) => {
       if (kind === "embedding") this.embeddingProcess = process;
       else this.rerankProcess = process;
+      void process.crashed.then((error) => this.sideCrashed(kind, process, started, error));
       return process;
     }));
     return started.catch((error: unknown) => {
       this[field] = undefined;
       throw error;
     });
+  }
+
+  /** A side process died: forgotten (the next request starts another), its socket file removed, and reported. */
+  private sideCrashed(kind: "embedding" | "rerank", process: ServerProcess, started: Promise<ServerProcess>, error: EngineCrashedError): void {
+    if (kind === "embedding" && this.embedding === started) {
+      this.embedding = undefined;
+      this.embeddingProcess = undefined;
+    } else if (kind === "rerank" && this.reranking === started) {
+      this.reranking = undefined;
+      this.rerankProcess = undefined;
+    }
+    void process.stop();
+    this.report({ error, fatal: false });
+  }
+
+  private report(crash: EngineCrash): void {
+    for (const listener of this.crashListeners) listener(crash);
   }
 
   /** Fails with InvalidRequestError on an id that is not a token of the vocabulary. */
