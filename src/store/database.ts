@@ -110,6 +110,10 @@ const MIGRATIONS: string[] = [
    CREATE INDEX audit_log_by_key ON audit_log (key_id, id);
    CREATE INDEX audit_log_by_model ON audit_log (model, id);
    CREATE INDEX audit_log_by_action ON audit_log (action, id) WHERE action IS NOT NULL;`,
+  // Stored responses belong to the API key that made them (NULL: made without a key); only that key, or an admin key
+  // not limited to models, may read, continue or delete them.
+  `ALTER TABLE responses ADD COLUMN owner TEXT;
+   ALTER TABLE response_items ADD COLUMN owner TEXT;`,
 ];
 
 /** Opens (creating if needed) the server's SQLite database and brings its schema up to date. */

@@ -23,6 +23,17 @@ export interface StoredResponse {
   output: unknown[];
   /** The response object as it was answered. */
   response: unknown;
+  /** The API key id that made it; absent = made without a key. */
+  owner?: string;
+}
+
+/**
+ * Who asks for stored responses: a key (or none, on an open server) sees its own; `all` (an admin key not limited to
+ * models) sees every one. Absent = every one (the store's own callers, tests).
+ */
+export interface ResponseViewer {
+  keyId: string | null;
+  all: boolean;
 }
 
 /** An output item that later requests may refer to by its id. */
@@ -48,9 +59,10 @@ const rowSchema = z.object({
   input: z.string(),
   output: z.string(),
   response: z.string(),
+  owner: z.string().nullable(),
 });
 
-const itemRowSchema = z.object({ item: z.string() });
+const itemRowSchema = z.object({ item: z.string(), owner: z.string().nullable() });
 
 /**
  * Responses of OpenAI's Responses API in SQLite (the `responses` and `response_items` tables, on the server's one
@@ -79,12 +91,12 @@ export class ResponseStore {
     this.now = options.now ?? Date.now;
     this.statements = {
       insert: db.prepare(
-        `INSERT OR REPLACE INTO responses (id, created_at, model, previous_response_id, status, request, input, output, response)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO responses (id, created_at, model, previous_response_id, status, request, input, output, response, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertItem: db.prepare("INSERT OR REPLACE INTO response_items (id, response_id, created_at, item) VALUES (?, ?, ?, ?)"),
+      insertItem: db.prepare("INSERT OR REPLACE INTO response_items (id, response_id, created_at, item, owner) VALUES (?, ?, ?, ?, ?)"),
       one: db.prepare<[string, number]>("SELECT * FROM responses WHERE id = ? AND created_at >= ?"),
-      item: db.prepare<[string, number]>("SELECT item FROM response_items WHERE id = ? AND created_at >= ?"),
+      item: db.prepare<[string, number]>("SELECT item, owner FROM response_items WHERE id = ? AND created_at >= ?"),
       remove: db.prepare<[string]>("DELETE FROM responses WHERE id = ?"),
       removeItems: db.prepare<[string]>("DELETE FROM response_items WHERE response_id = ?"),
       pruneResponses: db.prepare<[number]>("DELETE FROM responses WHERE created_at < ?"),
@@ -102,8 +114,9 @@ export class ResponseStore {
         JSON.stringify(response.input),
         JSON.stringify(response.output),
         JSON.stringify(response.response),
+        response.owner ?? null,
       );
-      for (const { id, item } of items) this.statements.insertItem.run(id, response.id, createdAt, JSON.stringify(item));
+      for (const { id, item } of items) this.statements.insertItem.run(id, response.id, createdAt, JSON.stringify(item), response.owner ?? null);
     });
     this.removeAll = db.transaction((id: string) => {
       const removed = this.statements.remove.run(id).changes > 0;
@@ -122,23 +135,26 @@ export class ResponseStore {
     if (this.enabled) this.saveAll(response, items);
   }
 
-  /** The response, unless it is unknown, deleted or expired. */
-  get(id: string): StoredResponse | undefined {
+  /** The response, unless it is unknown, deleted, expired, or not the viewer's. */
+  get(id: string, viewer?: ResponseViewer): StoredResponse | undefined {
     if (!this.enabled) return undefined;
     const row = this.statements.one.get(id, this.oldestKept());
-    return row === undefined ? undefined : fromRow(row);
+    const response = row === undefined ? undefined : fromRow(row);
+    return response && sees(viewer, response.owner ?? null) ? response : undefined;
   }
 
-  /** An item of a stored response by its id, unless its response is gone. */
-  item(id: string): unknown {
+  /** An item of a stored response by its id, unless its response is gone or not the viewer's. */
+  item(id: string, viewer?: ResponseViewer): unknown {
     if (!this.enabled) return undefined;
     const row = this.statements.item.get(id, this.oldestKept());
-    return row === undefined ? undefined : (JSON.parse(itemRowSchema.parse(row).item) as unknown);
+    if (row === undefined) return undefined;
+    const { item, owner } = itemRowSchema.parse(row);
+    return sees(viewer, owner) ? (JSON.parse(item) as unknown) : undefined;
   }
 
-  /** Deletes a response and its items; false when there was none (expired ones count as none). */
-  delete(id: string): boolean {
-    if (this.get(id) === undefined) return false;
+  /** Deletes a response and its items; false when there was none (expired ones, or another key's, count as none). */
+  delete(id: string, viewer?: ResponseViewer): boolean {
+    if (this.get(id, viewer) === undefined) return false;
     return this.removeAll(id);
   }
 
@@ -167,5 +183,11 @@ function fromRow(value: unknown): StoredResponse {
     input: JSON.parse(row.input) as unknown[],
     output: JSON.parse(row.output) as unknown[],
     response: JSON.parse(row.response) as unknown,
+    ...(row.owner !== null && { owner: row.owner }),
   };
+}
+
+/** Whether `viewer` may see a response made by `owner` (a key id, or null for none). */
+function sees(viewer: ResponseViewer | undefined, owner: string | null): boolean {
+  return viewer === undefined || viewer.all || viewer.keyId === owner;
 }

@@ -1,5 +1,5 @@
 import { InvalidRequestError, ResponseNotFoundError } from "../../domain/errors.js";
-import type { ResponseStore } from "../../store/response-store.js";
+import type { ResponseStore, ResponseViewer } from "../../store/response-store.js";
 import { parseInputItem, pathText, type ConversationItem, type ResponsesBody } from "./responses-schema.js";
 
 /** A conversation item, and where it came from (for the field an error names). */
@@ -15,10 +15,14 @@ export interface PlacedItem {
  * string being one user message. `item_reference` inputs are replaced by the stored items they name. A response
  * or item that is not stored (or no longer) is a ResponseNotFoundError naming it; no input at all is a 400.
  */
-export function resolveConversation(store: ResponseStore, body: Pick<ResponsesBody, "input" | "previous_response_id">): PlacedItem[] {
+export function resolveConversation(
+  store: ResponseStore,
+  body: Pick<ResponsesBody, "input" | "previous_response_id">,
+  viewer: ResponseViewer,
+): PlacedItem[] {
   const items: PlacedItem[] = [];
   if (body.previous_response_id !== undefined) {
-    const previous = store.get(body.previous_response_id);
+    const previous = store.get(body.previous_response_id, viewer);
     if (!previous) throw new ResponseNotFoundError("previous_response_id: response", body.previous_response_id);
     for (const stored of [...previous.input, ...previous.output]) {
       items.push({ item: asConversationItem(stored, ["previous_response_id"]), field: "previous_response_id" });
@@ -31,7 +35,7 @@ export function resolveConversation(store: ResponseStore, body: Pick<ResponsesBo
       const path = ["input", index];
       const parsed = parseInputItem(raw, path);
       if (parsed.type !== "item_reference") return items.push({ item: parsed, field: pathText(path) });
-      const stored = store.item(parsed.id);
+      const stored = store.item(parsed.id, viewer);
       if (stored === undefined) throw new ResponseNotFoundError(`${pathText(path)}: item`, parsed.id);
       return items.push({ item: asConversationItem(stored, path), field: pathText(path) });
     });

@@ -13,6 +13,7 @@ import { toResponsesChat } from "./responses-request.js";
 import { REFUSED_RESPONSES_FIELDS, responsesSchema, type ResponsesBody } from "./responses-schema.js";
 import { sendResponseEvents } from "./responses-sse.js";
 import { refuseFields } from "./schemas.js";
+import type { ResponseViewer } from "../../store/response-store.js";
 
 /**
  * POST /v1/responses (OpenAI's Responses API). The conversation is resolved first (`previous_response_id`,
@@ -28,7 +29,7 @@ export async function createResponse(services: Services, request: FastifyRequest
   refuseFields(request.body, REFUSED_RESPONSES_FIELDS);
   const body = parseBody(responsesSchema, request.body);
   const record = requireModel(services, body.model);
-  const conversation = resolveConversation(services.responses, body);
+  const conversation = resolveConversation(services.responses, body, viewerOf(request));
   const { request: chat, options } = toResponsesChat(body, conversation, record);
   const store = body.store !== false && services.responses.enabled;
   const run = new ResponseRun(responseShell(body, options, store));
@@ -36,7 +37,7 @@ export async function createResponse(services: Services, request: FastifyRequest
   const spec = extrasRunSpec(record, options, body, signal, startedNs);
   const generation = streamOnModel(services, spec, (model, modelSignal) => model.chat(chat, modelSignal));
   const keep = (response: ResponseObject): void => {
-    if (store) saveResponse(services, body, conversation, response);
+    if (store) saveResponse(services, body, conversation, response, request.requestContext.principal.keyId);
   };
 
   if (body.stream) {
@@ -76,7 +77,7 @@ async function* responseEvents(
 }
 
 /** Stores a response: the request's settings, the whole conversation it answered, its output (each item by id). */
-function saveResponse(services: Services, body: ResponsesBody, conversation: readonly PlacedItem[], response: ResponseObject): void {
+function saveResponse(services: Services, body: ResponsesBody, conversation: readonly PlacedItem[], response: ResponseObject, owner: string | null): void {
   const { input: _input, ...settings } = body;
   services.responses.save(
     {
@@ -89,9 +90,19 @@ function saveResponse(services: Services, body: ResponsesBody, conversation: rea
       input: conversation.map(({ item }) => item),
       output: response.output,
       response,
+      ...(owner !== null && { owner }),
     },
     response.output.map((item) => ({ id: item.id, item })),
   );
+}
+
+/**
+ * Stored responses belong to the key that made them: another key (of any scope) finds none, as if they did not
+ * exist; an admin key not limited to models sees them all. On an open server (no key) every client is the same one.
+ */
+function viewerOf(request: FastifyRequest): ResponseViewer {
+  const principal = request.requestContext.principal;
+  return { keyId: principal.keyId, all: principal.keyId !== null && principal.scope === "admin" && principal.models === undefined };
 }
 
 function responseId(request: FastifyRequest): string {
@@ -104,7 +115,7 @@ export async function getResponse(services: Services, request: FastifyRequest, r
   if ((request.query as { stream?: unknown } | undefined)?.stream === "true") {
     throw new InvalidRequestError("stream: a stored response is not replayed as events; retrieve it without stream");
   }
-  const stored = services.responses.get(id);
+  const stored = services.responses.get(id, viewerOf(request));
   if (!stored) throw new ResponseNotFoundError("response", id);
   return reply.send(stored.response);
 }
@@ -112,6 +123,6 @@ export async function getResponse(services: Services, request: FastifyRequest, r
 /** DELETE /v1/responses/{id}: forgets the response and its items; 404 when there is none. */
 export async function deleteResponse(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const id = responseId(request);
-  if (!services.responses.delete(id)) throw new ResponseNotFoundError("response", id);
+  if (!services.responses.delete(id, viewerOf(request))) throw new ResponseNotFoundError("response", id);
   return reply.send({ id, object: "response", deleted: true });
 }
