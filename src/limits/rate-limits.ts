@@ -5,11 +5,12 @@ import type { Config } from "../config/schema.js";
 import { RateLimitedError } from "../domain/errors.js";
 import type { Services } from "../services.js";
 import { durationText, rateLimitHeaders } from "./headers.js";
-import type { Admission, LimitCounter } from "./limit-counter.js";
+import type { Admission } from "./limit-counter.js";
 import { workDone } from "../inference/request-context.js";
 
 /** The routes whose requests count: those that run models or change the server (not probes, metrics, preflights). */
-const COUNTED: ReadonlySet<RouteAccess> = new Set(["inference", "admin", "keys"]);
+/** The route accesses whose requests count against the limits (the OpenAPI document lists their 429s from it). */
+export const RATE_LIMITED_ACCESS: ReadonlySet<RouteAccess> = new Set(["inference", "admin", "keys"]);
 
 /**
  * Rate limits on every route that does inference or admin work, per principal: an API key's limits (rpm, tpm,
@@ -27,7 +28,7 @@ export function installRateLimits(http: FastifyInstance, services: Pick<Services
   const open = openLimits(services.config);
   http.addHook("onRequest", async (request, reply) => {
     const url = request.routeOptions.url;
-    if (url === undefined || !COUNTED.has(routeAccess(request.method, url))) return;
+    if (url === undefined || !RATE_LIMITED_ACCESS.has(routeAccess(request.method, url))) return;
     const { principal } = request.requestContext;
     const limits = principal.keyId === null ? open : principal.limits;
     if (limits.rpm === undefined && limits.tpm === undefined && limits.maxParallel === undefined) return;

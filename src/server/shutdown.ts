@@ -30,7 +30,7 @@ export class GracefulShutdown {
   private readonly connections = new Map<Socket, number>();
   private readonly timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly server: HttpServer) {
+  constructor(server: HttpServer) {
     // Over TLS, the requests' sockets are the TLS sockets, which exist once the handshake is done.
     server.on(server instanceof TlsServer ? "secureConnection" : "connection", (socket: Socket) => {
       this.connections.set(socket, 0);

@@ -64,7 +64,7 @@ export class ModelStore {
    * @param splitsDir where split models get a directory of links named `model-0000i-of-0000N.gguf` to their parts'
    *   blobs: llama.cpp finds a split model's other parts by the first part's file name.
    */
-  constructor(private readonly db: Db, readonly blobs: BlobStore, private readonly splitsDir: string) {
+  constructor(db: Db, readonly blobs: BlobStore, private readonly splitsDir: string) {
     this.statements = {
       version: db.prepare("PRAGMA data_version").pluck(),
       all: db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC"),

@@ -4,6 +4,7 @@ import { version } from "../../version.js";
 import { jsonComponentSchemas, parametersOf, PATH_PARAMETER_SCHEMAS, QUERY_SCHEMAS, ref, type ErrorShape } from "./components.js";
 import type { JsonSchema } from "./json-schema.js";
 import { OPERATIONS, TAGS, type Media, type Operation, type Tag } from "./operations.js";
+import { RATE_LIMITED_ACCESS } from "../../limits/rate-limits.js";
 
 /**
  * The OpenAPI 3.1 document of the routes the server registers: one operation per route (Fastify's own HEAD twins of
@@ -104,16 +105,13 @@ function toOperationObject(route: RegisteredRoute, operation: Operation, errorRe
       ...(validated && { "400": errorResponses.ref(errors, "Invalid") }),
       ...(access !== "open" && { "401": errorResponses.ref(errors, "Unauthorized") }),
       "403": errorResponses.ref(errors, FORBIDDEN[access]),
-      ...(RATE_LIMITED.has(access) && { "429": errorResponses.ref(errors, "RateLimited") }),
+      ...(RATE_LIMITED_ACCESS.has(access) && { "429": errorResponses.ref(errors, "RateLimited") }),
       default: errorResponses.ref(errors, "Other"),
     },
     security: securityOf(access),
     "x-access": access,
   };
 }
-
-/** The routes rate limits count (src/limits/rate-limits.ts): those that run models or change the server. */
-const RATE_LIMITED: ReadonlySet<RouteAccess> = new Set(["inference", "admin", "keys"]);
 
 /** The error answers, each a component per protocol shape (`OpenAIRateLimited`, …). */
 const ERROR_ANSWERS = {

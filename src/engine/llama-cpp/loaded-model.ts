@@ -9,10 +9,8 @@ import {
   type LlamaChatResponseChunk,
   type LlamaContext,
   type LlamaContextSequence,
-  type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
-  type LlamaRankingContext,
   type LlamaText,
   type Token,
   type TokenBias,
@@ -20,7 +18,7 @@ import {
 } from "node-llama-cpp";
 import type { ChatRequest, CompletionRequest, LogprobsRequest, Message, OutputFormat } from "../../domain/chat.js";
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token as DomainToken, TokenizeRequest } from "../../domain/embedding.js";
-import { AppError, CapabilityError, ContextOverflowError, InternalError, InvalidRequestError, ModelLoadError, RequestCancelledError } from "../../domain/errors.js";
+import { AppError, ContextOverflowError, InternalError, InvalidRequestError, RequestCancelledError } from "../../domain/errors.js";
 import type { FinishReason, GenerationEvent } from "../../domain/generation.js";
 import type { LoadedModel, LoadSpec, ModelStats } from "../engine.js";
 import { EventStream } from "../event-stream.js";
@@ -36,15 +34,10 @@ import { toLlamaSampling, toTokenBias, type LlamaSampling } from "./sampling.js"
 import { planTools, type ToolPlan } from "./tool-choice.js";
 import { Vocabulary } from "./vocabulary.js";
 import { disposeWithTimeout } from "./dispose.js";
-import { Mutex } from "./mutex.js";
+import { PooledContexts } from "./pooled-contexts.js";
 import type { BatchObserver } from "./batch-observer.js";
 
 type StopReason = "eogToken" | "stopGenerationTrigger" | "functionCalls" | "maxTokens" | "abort" | "customStopTrigger";
-
-/** llama.cpp's `<arch>.pooling_type` value of a reranker. */
-const RANK_POOLING = 4;
-/** Architectures whose rank head llama.cpp already turns into a probability (a softmax over its labels). */
-const NORMALISED_RANK_ARCHITECTURES = new Set(["qwen3", "qwen3vl"]);
 
 /**
  * One model loaded by node-llama-cpp: a context holding `spec.slots` sequences (served together in one batch by
@@ -56,10 +49,8 @@ export class LlamaCppModel implements LoadedModel {
   private readonly freeSequences: LlamaContextSequence[];
   private readonly wrappers: ChatWrappers;
   private readonly vocabulary: Vocabulary;
-  private embedding?: Promise<LlamaEmbeddingContext>;
-  private ranking?: Promise<LlamaRankingContext>;
-  private readonly embedLock = new Mutex();
-  private readonly rankLock = new Mutex();
+  /** The embedding and ranking contexts, made on first use. */
+  private readonly pooled: PooledContexts;
   private unloading?: Promise<void>;
   /** Whether the chat wrapper renders a system message after other turns where it occurs (tried once, on first need). */
   private systemInPlace?: boolean;
@@ -85,6 +76,7 @@ export class LlamaCppModel implements LoadedModel {
     this.freeSequences = [...this.sequences];
     this.wrappers = new ChatWrappers(model);
     this.vocabulary = new Vocabulary(model);
+    this.pooled = new PooledContexts(model, spec, this.vocabulary, () => this.name());
   }
 
   stats(): ModelStats {
@@ -178,72 +170,14 @@ export class LlamaCppModel implements LoadedModel {
     });
   }
 
-  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
-    if (request.inputs.length === 0) return { embeddings: [], promptTokens: 0 };
-    const inputs = request.inputs.map((input, index) =>
-      typeof input === "string" ? this.model.tokenize(input) : this.vocabulary.check(input, `input ${index}`),
-    );
-    this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.spec.contextSize, threads: this.spec.threads });
-    const context = await this.embedding.catch((error: unknown) => {
-      this.embedding = undefined;
-      throw fromLlamaError(error, "load");
-    });
-    return this.embedLock.run(async () => {
-      const embeddings: number[][] = [];
-      let promptTokens = 0;
-      for (const [index, input] of inputs.entries()) {
-        if (signal.aborted) throw new RequestCancelledError();
-        let tokens = input;
-        // The embedding context adds BOS/EOS and needs the input strictly shorter than the context.
-        const limit = this.spec.contextSize - 3;
-        if (tokens.length > limit) {
-          if (!request.truncate) {
-            throw new ContextOverflowError(`input ${index} of ${tokens.length} tokens exceeds the context length of ${this.spec.contextSize}`);
-          }
-          tokens = tokens.slice(0, limit);
-        }
-        promptTokens += tokens.length;
-        const { vector } = await context.getEmbeddingFor(tokens).catch((error: unknown) => {
-          throw fromLlamaError(error, "generate");
-        });
-        embeddings.push(normalise([...vector], request.dimensions));
-      }
-      return { embeddings, promptTokens };
-    });
+
+
+  embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    return this.pooled.embed(request, signal);
   }
 
-  /**
-   * Scores each document by node-llama-cpp's ranking context (created on first use): the model's rank head over the
-   * query and the document, put together by the model's rerank template or, without one, as llama.cpp does
-   * (BOS query EOS SEP document EOS). node-llama-cpp returns sigmoid(score); the raw score is given back (for
-   * architectures whose head already ends in a softmax, llama.cpp's score is that probability, returned as is).
-   */
-  async rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
-    if (!this.declaresRankPooling()) throw new CapabilityError(this.name(), "reranking (its GGUF header declares no rank pooling)");
-    if (request.documents.length === 0) return { scores: [], promptTokens: 0 };
-    this.ranking ??= this.model.createRankingContext({ contextSize: this.spec.contextSize, threads: this.spec.threads });
-    const context = await this.ranking.catch((error: unknown) => {
-      this.ranking = undefined;
-      throw rankingRefusal(error);
-    });
-    const normalised = NORMALISED_RANK_ARCHITECTURES.has(String(this.model.fileInfo.metadata?.general?.architecture));
-    return this.rankLock.run(async () => {
-      const scores: number[] = [];
-      let promptTokens = 0;
-      for (const [index, document] of request.documents.entries()) {
-        if (signal.aborted) throw new RequestCancelledError();
-        const length = context.calculateInputLength(request.query, document);
-        if (length >= context.contextSize) {
-          throw new ContextOverflowError(`document ${index}: the query and the document take ${length} tokens, more than the context of ${context.contextSize} holds`);
-        }
-        promptTokens += length;
-        const probability = await context.rank(request.query, document).catch((error: unknown) => {
-          throw fromLlamaError(error, "generate");
-        });
-        scores.push(normalised ? probability : logit(probability));
-      }
-      return { scores, promptTokens };
-    });
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return this.pooled.rerank(request, signal);
   }
 
   /**
@@ -268,10 +202,7 @@ export class LlamaCppModel implements LoadedModel {
 
   unload(): Promise<void> {
     this.unloading ??= (async () => {
-      const embedding = await this.embedding?.catch(() => undefined);
-      if (embedding) await disposeWithTimeout(() => embedding.dispose(), "embedding context");
-      const ranking = await this.ranking?.catch(() => undefined);
-      if (ranking) await disposeWithTimeout(() => ranking.dispose(), "ranking context");
+      await this.pooled.dispose();
       await disposeWithTimeout(() => this.context.dispose(), "context");
       for (const extra of this.extras) await disposeWithTimeout(() => extra.dispose(), "draft model");
       await disposeWithTimeout(() => this.model.dispose(), "model");
@@ -401,13 +332,6 @@ export class LlamaCppModel implements LoadedModel {
     return this.spec.contextSize;
   }
 
-  /** Whether the GGUF header declares rank pooling (`<architecture>.pooling_type` = rank), as llama.cpp reads it. */
-  private declaresRankPooling(): boolean {
-    const metadata = this.model.fileInfo.metadata as unknown as Record<string, unknown> | undefined;
-    const architecture = String(this.model.fileInfo.metadata?.general?.architecture ?? "");
-    const section = metadata?.[architecture];
-    return typeof section === "object" && section !== null && (section as { pooling_type?: unknown }).pooling_type === RANK_POOLING;
-  }
 
   /** The model's name for messages: its GGUF name, else its file's. */
   private name(): string {
@@ -627,24 +551,7 @@ function failed(error: unknown): AsyncIterable<GenerationEvent> {
   return stream;
 }
 
-/** node-llama-cpp's refusal to make a ranking context → a clear error; any other failure is a load failure. */
-function rankingRefusal(error: unknown): AppError {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/not supported|template is invalid/i.test(message)) {
-    return new InvalidRequestError(`reranking with this model is not supported by the llama-cpp engine (${message}); AI_SERVER_ENGINE=llama-server serves it`, {
-      cause: error,
-    });
-  }
-  const mapped = fromLlamaError(error, "load");
-  return mapped instanceof ModelLoadError ? new ModelLoadError(`failed to create the ranking context: ${message}`, { cause: error }) : mapped;
-}
 
-/** The logit whose sigmoid is `p` (the largest finite number for p = 1, which float64 cannot tell from a logit over ~36). */
-function logit(p: number): number {
-  if (p >= 1) return Number.MAX_VALUE;
-  if (p <= 0) return -Number.MAX_VALUE;
-  return Math.log(p) - Math.log1p(-p);
-}
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   const limit = Math.min(a.length, b.length);
@@ -657,9 +564,3 @@ function asObject(value: unknown): Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** L2-normalises a vector, after keeping only its first `dimensions` values when asked. */
-function normalise(vector: number[], dimensions?: number): number[] {
-  const kept = dimensions !== undefined && dimensions > 0 ? vector.slice(0, dimensions) : vector;
-  const norm = Math.sqrt(kept.reduce((sum, v) => sum + v * v, 0));
-  return norm > 0 ? kept.map((v) => v / norm) : kept;
-}

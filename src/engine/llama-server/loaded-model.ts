@@ -11,6 +11,7 @@ import { runGeneration, type StreamPlan, type Timings } from "./generation.js";
 import { toFormatBody, toLogprobsBody, toOaiMessages, toSamplingBody, toThinkingBody, toToolsBody, type OaiMessage } from "./request-body.js";
 import type { ServerProcess } from "./server-process.js";
 import { THINKING_MARKERS } from "./thinking-split.js";
+import { normalise } from "../vectors.js";
 
 /** What requests need from the model's GGUF header (read once at load). */
 export interface ModelHeader {
@@ -344,11 +345,4 @@ export class LlamaServerModel implements LoadedModel {
 /** A completion's prompt as one user turn, after its system prompt. */
 function promptMessages(request: CompletionRequest): OaiMessage[] {
   return [...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []), { role: "user", content: request.prompt }];
-}
-
-/** L2-normalises a vector, after keeping only its first `dimensions` values when asked. */
-function normalise(vector: number[], dimensions?: number): number[] {
-  const kept = dimensions !== undefined && dimensions > 0 ? vector.slice(0, dimensions) : vector;
-  const norm = Math.sqrt(kept.reduce((sum, v) => sum + v * v, 0));
-  return norm > 0 ? kept.map((v) => v / norm) : kept;
 }
