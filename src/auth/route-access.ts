@@ -21,9 +21,15 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   // The API's description: the same for every deployment of a version (no models, keys or settings in it).
   "GET /openapi.json": "open",
   "OPTIONS *": "open",
+  // The dashboard's static files: the page asks for a key itself (kept in the browser session) before any API call.
+  "GET /ui": "open",
+  "GET /ui/": "open",
+  "GET /ui/*": "open",
   "GET /metrics": "metrics",
   // Ollama: using and listing models.
   "GET /api/version": "inference",
+  // Who the key is (the dashboard asks before showing anything).
+  "GET /api/whoami": "inference",
   "GET /api/tags": "inference",
   "POST /api/show": "inference",
   "GET /api/ps": "inference",

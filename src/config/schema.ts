@@ -200,6 +200,11 @@ export const settings = {
       "Longest pause between two bytes of a request body (JSON or a blob upload) before the request ends with 408 and its connection is closed; 0 = wait forever. The time between bytes, not the whole upload: a large upload that keeps moving is never cut.",
     schema: duration("60s"),
   },
+  uiDir: {
+    env: "AI_SERVER_UI_DIR",
+    description: 'Directory of the built web dashboard served at /ui (default: the dist/ui that `npm run build` writes); "off" serves no dashboard.',
+    schema: z.string().default(""),
+  },
   origins: {
     env: "AI_SERVER_ORIGINS",
     description: "Extra CORS origins, comma separated (wildcards allowed); localhost origins are always allowed.",

@@ -17,6 +17,7 @@ import { healthRoutes } from "./health.js";
 import { installRequestContext, requestId } from "./request-context.js";
 import { installShutdown } from "./shutdown.js";
 import { readTlsFiles } from "./tls.js";
+import { uiRoutes } from "./ui.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { ForbiddenOriginError } from "../domain/errors.js";
 import { hostChecker } from "./host-check.js";
@@ -96,5 +97,6 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
   await http.register(adminRoutes(services));
   await http.register(anthropicRoutes(services));
   await http.register(openapiRoutes());
+  await http.register(uiRoutes(config.uiDir));
   return http;
 }

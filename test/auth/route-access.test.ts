@@ -41,7 +41,7 @@ test("a route missing from the table needs an admin key; HEAD follows GET unless
 
 test("the scopes follow the issue: inference for using and listing models, admin for changing what the server holds", () => {
   const inference = Object.entries(ROUTE_ACCESS).filter(([, access]) => access === "inference").map(([route]) => route);
-  for (const route of inference) assert.match(route, /^(GET|POST|DELETE) (\/v1\/|\/rerank$|\/api\/(version|tags|show|ps|generate|chat|embed|embeddings|tokenize|detokenize)$)/, route);
+  for (const route of inference) assert.match(route, /^(GET|POST|DELETE) (\/v1\/|\/rerank$|\/api\/(version|tags|show|ps|generate|chat|embed|embeddings|tokenize|detokenize|whoami)$)/, route);
   for (const route of ["POST /api/pull", "POST /api/create", "DELETE /api/delete", "POST /api/copy", "GET /api/jobs", "POST /api/blobs/:digest", "GET /api/audit"]) {
     assert.equal(ROUTE_ACCESS[route], "admin", route);
   }
