@@ -23,7 +23,6 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   "OPTIONS *": "open",
   // The dashboard's static files: the page asks for a key itself (kept in the browser session) before any API call.
   "GET /ui": "open",
-  "GET /ui/": "open",
   "GET /ui/*": "open",
   "GET /metrics": "metrics",
   // Ollama: using and listing models.

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { RouteNotFoundError } from "../domain/errors.js";
 
 /** Where `npm run build` writes the dashboard (scripts/build-ui.mjs): dist/ui beside src/ and dist/ of this package. */
 export const BUILT_UI_DIR = fileURLToPath(new URL("../../dist/ui", import.meta.url));
@@ -71,13 +72,13 @@ export function uiRoutes(setting: string): FastifyPluginAsync {
       return send(request, reply, file);
     };
     app.get("/ui", page);
-    app.get("/ui/", page);
     app.get("/ui/*", async (request, reply) => {
       const rest = (request.params as { "*": string })["*"];
+      if (rest === "") return page(request, reply); // /ui/
+      // The dashboard's routes are in the hash: under /ui there are only its files.
       const match = /^assets\/([A-Za-z0-9_-][A-Za-z0-9_.-]*)$/.exec(rest);
       const file = match?.[1] && !match[1].includes("..") ? await load(path.join("assets", match[1])) : undefined;
-      // Anything else under /ui is a page of the dashboard (its router reads the hash, but a pasted path works too).
-      if (!file) return rest.startsWith("assets/") ? reply.status(404).type("text/plain; charset=utf-8").send("not found\n") : page(request, reply);
+      if (!file) throw new RouteNotFoundError(`no such file of the dashboard: /ui/${rest}`);
       return send(request, reply, file);
     });
   };

@@ -116,6 +116,10 @@ const KNOWN: Record<string, Omit<FuzzRoute, "method" | "url">> = {
   "POST /v1/rerank": { path: "/v1/rerank", schema: rerankSchema, base: { model: "embedder", query: "q", documents: ["a", { text: "b" }] }, modelFields: ["model"] },
   "POST /rerank": { path: "/rerank", schema: rerankSchema, base: { model: "embedder", query: "q", documents: ["a"] }, modelFields: ["model"] },
   "GET /v1/models": { path: "/v1/models" },
+  "GET /api/whoami": { path: "/api/whoami" },
+  "GET /ui": { path: "/ui" },
+  // The dashboard's files are `assets/<name>` (an empty rest is the page itself): odd names go where a file's name is.
+  "GET /ui/*": { path: "/ui/assets/app.css", pathWith: (s) => `/ui/assets/${s}` },
   "GET /v1/models/*": { path: "/v1/models/chat", pathWith: (s) => `/v1/models/${s}` },
   "POST /v1/responses": {
     path: "/v1/responses",

@@ -23,6 +23,7 @@ const MEDIA_TYPES: Record<Exclude<Media, "none">, string> = {
   ndjson: "application/x-ndjson",
   sse: "text/event-stream",
   text: "text/plain",
+  html: "text/html",
 };
 
 const DESCRIPTION = [

@@ -20,7 +20,7 @@ export const TAGS = {
 export type Tag = keyof typeof TAGS;
 
 /** How a success is sent: JSON, Ollama's NDJSON stream, server-sent events, plain text, or no body. */
-export type Media = "json" | "ndjson" | "sse" | "text" | "none";
+export type Media = "json" | "ndjson" | "sse" | "text" | "html" | "none";
 
 /** One answer a client may get besides the errors. */
 export interface Answer {
@@ -79,6 +79,22 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     answers: [{ status: 200, description: "Prometheus text format 0.0.4 (vLLM-style names, labelled by model)", media: ["text"] }],
   },
   "GET /openapi.json": { tag: "server", operationId: "openapi", summary: "This document", answers: [json("The OpenAPI 3.1 document")] },
+  "GET /ui": {
+    tag: "server",
+    operationId: "dashboard",
+    summary: "The web dashboard",
+    description: "Open: the page asks for a key itself (kept in the browser session) before any API call. 404 with AI_SERVER_UI_DIR=off; 503 when the dashboard is not built.",
+    answers: [{ status: 200, description: "The dashboard's page", media: ["html"] }],
+  },
+  "GET /ui/*": {
+    tag: "server",
+    operationId: "dashboardAsset",
+    summary: "The dashboard's files",
+    description: "`assets/app.js`, `assets/app.css`; an empty rest (`/ui/`) is the page. Anything else is a 404.",
+    wildcard: { name: "file", description: "`assets/<name>` of the built dashboard" },
+    answers: [{ status: 200, description: "The file (gzipped when accepted, revalidated by ETag)", media: ["text"] }],
+  },
+  "GET /api/whoami": { tag: "admin", operationId: "whoAmI", summary: "Who the request's key is: scope, models, and whether keys are required", answers: [json('`{"keys_required", "key_id", "name", "scope", "models"}`')] },
 
   "GET /api/version": { tag: "Ollama", operationId: "ollamaVersion", summary: "The Ollama release whose API this server matches", answers: [json('`{"version": "…"}`')] },
   "GET /api/tags": { tag: "Ollama", operationId: "ollamaListModels", summary: "Local models, newest first", answers: [json('`{"models": [...]}`')] },
