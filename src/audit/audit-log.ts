@@ -77,10 +77,11 @@ const rowSchema = z.object({
  * (who, from where, which route and model, the status, tokens, duration, the admin change it made).
  *
  * Writing costs the request almost nothing: `record` only queues the row; queued rows are written by one prepared
- * INSERT per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`. The database
- * runs in WAL mode with synchronous=FULL, so each batch is durable when its transaction commits (one fsync of the WAL
- * per batch, never one per request); a crash (kill -9, power loss) can lose the rows of the last 100 ms. Reads write
- * the queued rows first, so they see every request that has ended.
+ * INSERT per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`. The server
+ * gives it a connection of its own that commits without waiting for the disk (store/database.ts
+ * `openLazyConnection`): a kill -9 of the server loses only the rows of the last 100 ms (still queued), a power cut
+ * also what the disk had not yet synced. Reads write the queued rows first, so they see every request that has
+ * ended.
  */
 export class AuditLog {
   private readonly retentionMs: number;
