@@ -10,7 +10,8 @@ import { formatDuration, RequestDeadline } from "./deadline.js";
 import { planAdmission, type Resident } from "./eviction.js";
 import { asLoadError, cooldownError, crashNamed, loadKeyOf, raceAbort, sameShape } from "./helpers.js";
 import { LeasedModel, type Lease } from "./lease.js";
-import { budgetOf, describe, larger, NO_MEMORY, total, type Memory } from "./memory.js";
+import { budgetOf, describe, larger, NO_MEMORY, subtract, total, type Memory } from "./memory.js";
+import { chooseSlots, fixedSlots, modelParallel, type SlotChoice } from "./slots.js";
 import { Semaphore } from "./semaphore.js";
 import type { AcquireOptions, Instance, ModelRequests, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
 
@@ -94,6 +95,7 @@ export class Scheduler {
               record: i.record,
               contextLength: i.spec.contextSize,
               slots: i.spec.slots,
+              slotsReason: i.slotsReason,
               engine: i.spec.engine ?? this.engine.name,
               ram: i.booked.ram,
               vram: i.booked.vram,
@@ -136,7 +138,8 @@ export class Scheduler {
   async footprint(modelPath: string, trainedContextLength: number): Promise<{ need: Memory; budget: Memory }> {
     const wanted = this.options.defaultContextSize;
     const contextSize = trainedContextLength > 0 ? Math.min(wanted, trainedContextLength) : wanted;
-    const spec: LoadSpec = { modelPath, contextSize, slots: this.options.slotsPerModel, threads: this.options.threads };
+    // Automatic slots fall back to one when memory is short: a model that fits with one fits.
+    const spec: LoadSpec = { modelPath, contextSize, slots: this.options.slotsPerModel || 1, threads: this.options.threads };
     return { need: await this.engine.estimateMemory(spec), budget: await this.budget() };
   }
 
@@ -150,13 +153,12 @@ export class Scheduler {
 
   // ------------------------------------------------------------------ the request path
 
-  /** The load spec a request needs: context (capped at the model's), the model's slot count, threads. */
+  /** The load spec a request needs: context (capped at the model's), the model's slot count (0 = automatic), threads. */
   private specFor(record: ModelRecord, requestedContext: number | undefined): LoadSpec {
     const trained = record.metadata.contextLength;
     const wanted = requestedContext ?? this.options.defaultContextSize;
     const contextSize = trained > 0 ? Math.min(wanted, trained) : wanted;
-    const parallel = Number(record.parameters.num_parallel);
-    const slots = Number.isInteger(parallel) && parallel >= 1 && parallel <= 256 ? parallel : this.options.slotsPerModel;
+    const slots = modelParallel(record) ?? this.options.slotsPerModel; // 0: chosen at admission
     const speculative = speculativeFor(record, (name) => this.options.latest?.(name), this.modelPath);
     const engine = engineFor(record);
     return { modelPath: this.modelPath(record.modelDigest), contextSize, slots, threads: this.options.threads, ...(speculative && { speculative }), ...(engine && { engine }) };
@@ -197,7 +199,7 @@ export class Scheduler {
           loadKey = loadKeyOf(key, spec);
           continue;
         }
-        if (instance && (instance.retiring || !sameShape(instance.spec, spec))) {
+        if (instance && (instance.retiring || !sameShape(instance.requested, spec))) {
           enqueue();
           deadline.phase = "waiting for the model to load";
           this.retire(instance);
@@ -323,7 +325,9 @@ export class Scheduler {
       key: record.modelDigest,
       loadKey,
       record,
+      requested: spec,
       spec,
+      slotsReason: "",
       slots: new Semaphore(spec.slots),
       ready: this.loadChain.then(() => this.admitAndLoad(instance)).then(onLoaded, onFailed),
       loadAbort: new AbortController(),
@@ -347,9 +351,10 @@ export class Scheduler {
     if (signal.aborted) throw new RequestCancelledError();
     this.loadingNow = instance;
     try {
+      const budget = await this.budget();
+      await this.chooseSlots(instance, budget);
       const need = await this.engine.estimateMemory(instance.spec);
       instance.booked = need;
-      const budget = await this.budget();
       for (;;) {
         if (signal.aborted) throw new RequestCancelledError();
         const others = this.residents().filter((r) => r.key !== instance.key);
@@ -372,6 +377,24 @@ export class Scheduler {
       instance.blocked = undefined;
       if (this.loadingNow === instance) this.loadingNow = undefined;
     }
+  }
+
+  /**
+   * Settles `instance`'s slot count: the one set by hand, or (automatic) the most that fit in the memory the other
+   * models leave free now.
+   */
+  private async chooseSlots(instance: Instance, budget: Memory): Promise<void> {
+    const { requested } = instance;
+    let choice: SlotChoice;
+    if (requested.slots > 0) {
+      choice = fixedSlots(requested.slots, modelParallel(instance.record) !== undefined ? "model" : "setting");
+    } else {
+      const others = total(this.residents().filter((r) => r.key !== instance.key).map((r) => r.memory));
+      choice = await chooseSlots((slots) => this.engine.estimateMemory({ ...requested, slots }), subtract(budget, others), requested.contextSize);
+    }
+    instance.spec = { ...requested, slots: choice.slots };
+    instance.slotsReason = choice.reason;
+    instance.slots.resize(choice.slots);
   }
 
   /** Every loaded, loading or unloading instance, as admission sees it. */

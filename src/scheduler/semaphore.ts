@@ -9,7 +9,13 @@ export class Semaphore {
   private readonly queue: Array<{ grant: () => void; refuse: (error: unknown) => void }> = [];
   private closedWith?: unknown;
 
-  constructor(private readonly capacity: number) {}
+  constructor(private capacity: number) {}
+
+  /** Sets how many may hold it at once (a model's slots are known once it is loaded); more room grants waiters. */
+  resize(capacity: number): void {
+    this.capacity = capacity;
+    while (this.used < this.capacity && this.queue.length > 0) this.queue.shift()?.grant();
+  }
 
   get inUse(): number {
     return this.used;

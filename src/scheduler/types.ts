@@ -9,7 +9,10 @@ export interface SchedulerOptions {
   defaultContextSize: number;
   /** Idle time before a model is unloaded; -1 = never, 0 = as soon as it is idle. */
   defaultKeepAliveMs: number;
-  /** Parallel slots per model, unless the model's `num_parallel` parameter says otherwise. */
+  /**
+   * Parallel slots per model, unless the model's `num_parallel` parameter says otherwise; 0 = automatic: the most
+   * (up to AUTO_SLOTS_MAX, slots.ts) that fit in the memory free when the model loads.
+   */
   slotsPerModel: number;
   threads: number;
   /** Requests that may wait (for a load, memory or a slot), across all models, before new ones get 503. */
@@ -75,6 +78,8 @@ export interface RunningModel {
   contextLength: number;
   /** Parallel slots (sequences batched together). */
   slots?: number;
+  /** How the slot count was chosen (automatically from memory, or set by hand). */
+  slotsReason?: string;
   /** The engine serving it ("llama-cpp", "llama-server"). */
   engine: string;
   ram: number;
@@ -105,7 +110,13 @@ export interface Instance {
   readonly loadKey: string;
   /** The model name it was last used through. */
   record: ModelRecord;
-  readonly spec: LoadSpec;
+  /** The shape requests ask for (slots 0 = automatic): what decides whether an instance can serve a request. */
+  readonly requested: LoadSpec;
+  /** The shape loaded: `requested` with the slot count chosen at admission. */
+  spec: LoadSpec;
+  /** Why it has that many slots (/api/ps). */
+  slotsReason: string;
+  /** Its slots; sized once the slot count is chosen (nothing acquires one before the load ends). */
   readonly slots: Semaphore;
   model?: LoadedModel;
   ready: Promise<LoadedModel>;

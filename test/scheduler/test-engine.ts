@@ -20,6 +20,8 @@ export class TestEngine implements Engine {
   loading = 0;
   maxConcurrentLoads = 0;
   estimates = new Map<string, MemoryEstimate>();
+  /** What each slot beyond the first adds to a model's estimate (its KV cache); none unless set. */
+  perSlot = new Map<string, MemoryEstimate>();
   failures = new Map<string, AppError>();
   private readonly gates = new Map<string, { open: Promise<void>; release: () => void }>();
   capacityBytes: MemoryEstimate = { ram: 1000, vram: 0 };
@@ -44,7 +46,9 @@ export class TestEngine implements Engine {
   }
 
   async estimateMemory(spec: LoadSpec): Promise<MemoryEstimate> {
-    return this.estimate(spec.modelPath);
+    const base = this.estimate(spec.modelPath);
+    const slot = this.perSlot.get(spec.modelPath) ?? { ram: 0, vram: 0 };
+    return { ram: base.ram + (spec.slots - 1) * slot.ram, vram: base.vram + (spec.slots - 1) * slot.vram };
   }
 
   async capacity(): Promise<MemoryEstimate> {

@@ -50,6 +50,8 @@ export interface PsModel {
   queued: number;
   /** Our extension: parallel slots, i.e. requests decoded together in one batch. */
   slots?: number;
+  /** Our extension: how the slot count was chosen ("auto: 4 slots of 4096 tokens fit in the free memory (…)", or the setting that fixed it). */
+  slots_reason?: string;
   /** Our extension: the engine serving it ("llama-cpp" in process, or "llama-server"). */
   engine: string;
   /** Our extension: decode steps since load, how many held more than one request, the most requests one held. */
@@ -140,6 +142,7 @@ export function toPsModel(running: RunningModel, now: Date): PsModel {
     active: running.active,
     queued: running.queued,
     ...(running.slots !== undefined && { slots: running.slots }),
+    ...(running.slotsReason && { slots_reason: running.slotsReason }),
     engine: running.engine,
     ...(running.stats.batching && {
       batches: { total: running.stats.batching.batches, multi_sequence: running.stats.batching.multiSequence, max_sequences: running.stats.batching.maxSequences },

@@ -106,17 +106,20 @@ export class LlamaServerEngine implements Engine {
   }
 
   /**
-   * `-c` is the whole KV cache, split evenly between the `-np` slots (not unified, as in-process). A small prompt
-   * cache in RAM (counted in the estimate): with none (-cram 0) a reused slot keeps its old cells until overwritten,
-   * and 8 concurrent streams decoded 10% slower (313 vs 353 tok/s, 10 rounds, 2 cores). Idle slots are not copied
-   * into it at every new request (--no-cache-idle-slots): they keep their cells anyway (the KV is not unified), and
-   * with many slots the copies churn through the small cache — with 32 slots a chat's turn 2 waited 54 ms for them
-   * on a GPU where plain llama-server (8 GiB cache) answered in 14 ms. `--context-shift`: a reply that reaches the
-   * end of the context goes on by discarding the oldest context (a request's `shift` false bounds its reply instead).
+   * One KV cache of `-c` = contextSize × slots cells that the `-np` slots share (unified, as llama-server's own
+   * default): a slot takes cells as its sequence grows, up to contextSize (`--kv-unified-per-slot`, the context a
+   * request was promised), so every slot at its limit still fits, and a prefix one slot holds can be copied into
+   * another without reading it again. A small prompt cache in RAM (counted in the estimate): with none (-cram 0) 8
+   * concurrent streams decoded 10% slower (313 vs 353 tok/s, 10 rounds, 2 cores). Idle slots are not saved into it
+   * and cleared at every new request (--no-cache-idle-slots): they keep their cells (the pool has room for every
+   * slot), where the copies churned through the small cache — with 32 slots a chat's turn 2 waited 54 ms for them on
+   * a GPU where plain llama-server (8 GiB cache) answered in 14 ms. `--context-shift`: a reply that reaches the end
+   * of the context goes on by discarding the oldest context (a request's `shift` false bounds its reply instead).
    */
   private generationArgs(spec: LoadSpec): string[] {
     const args = [
-      ...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--no-kv-unified", "-cram", String(PROMPT_CACHE_MIB),
+      ...this.common(spec), "-c", String(spec.contextSize * spec.slots), "-np", String(spec.slots), "--kv-unified",
+      "--kv-unified-per-slot", String(spec.contextSize), "-cram", String(PROMPT_CACHE_MIB),
       "--no-cache-idle-slots", "--jinja", "--context-shift",
     ];
     const speculative = spec.speculative;
