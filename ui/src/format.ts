@@ -23,10 +23,11 @@ export function formatSeconds(seconds: number): string {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
-/** A date as "2 min ago" / "in 5 min" beside now, for lists. */
+/** A date as "2 min ago" / "in 5 min" beside now, for lists; "just now" within a second either way. */
 export function formatRelative(date: Date | string, now = Date.now()): string {
   const ms = new Date(date).getTime() - now;
   if (!Number.isFinite(ms)) return "–";
+  if (Math.abs(ms) < 1000) return "just now";
   const text = formatSeconds(Math.abs(ms) / 1000);
   return ms >= 0 ? `in ${text}` : `${text} ago`;
 }

@@ -20,7 +20,7 @@ interface Props {
  * sign-in would) and goes on; any other first key cannot manage keys, so the tab signs out once its secret was seen.
  */
 export function KeysTab({ open, onKeysTurnedOn }: Props) {
-  const { session, signOut } = useSession();
+  const { session, signOut, reload } = useSession();
   const [keys, setKeys] = useState<ApiKey[] | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ key: CreatedKey; after: AfterCreate } | null>(null);
@@ -54,7 +54,7 @@ export function KeysTab({ open, onKeysTurnedOn }: Props) {
     const after = created?.after;
     setCreated(null);
     // A new session key: reload so that the whole dashboard asks again who this tab is.
-    if (after === "signed-in") location.reload();
+    if (after === "signed-in") void reload();
     else if (after === "sign-in-needed") signOut();
   };
 
