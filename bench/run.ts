@@ -8,7 +8,12 @@
  * turn 1, for each engine beside llama.cpp's llama-server (from scripts/build-llama-server.mjs) on the same GGUF, and
  * (bench/speculative.ts) speculative decoding on/off for each engine on a scripted model pair.
  *
- * First of all (bench/pull.ts), pulling a model from a fake Hugging Face Hub: throughput beside curl on a multi-GB
+ * First of all (bench/ui.ts), the dashboard: the size of its build (gzipped) and of what opening each page first
+ * loads, and the time from navigation to a usable /ui#/models and /ui#/chat in Chromium on loopback (median of
+ * BENCH_UI_REPS cold loads, default 10; skipped, saying so, without Chromium). BENCH_UI=0 skips it, BENCH_UI_ONLY=1
+ * runs only it (as does `node --import tsx bench/ui.ts`).
+ *
+ * Then (bench/pull.ts), pulling a model from a fake Hugging Face Hub: throughput beside curl on a multi-GB
  * GGUF, parallel parts beside one stream under a per-connection rate limit, the server's memory while it downloads.
  * BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it (as does `node --import tsx bench/pull.ts`); BENCH_PULL_SIZE
  * (default 2GiB), BENCH_PULL_LIMITED_SIZE (512MiB), BENCH_PULL_RATE (20MB a second per connection), BENCH_PULL_REPS (3),
@@ -29,6 +34,11 @@
  * `node --import tsx bench/agent-session.ts`); BENCH_AGENT_TURNS (20), BENCH_AGENT_CONTEXT (16384), BENCH_AGENT_APIS
  * (chat,completions,messages,responses,responses-previous).
  *
+ * Then (bench/scheduling.ts, defaults) 1, 4 and 8 concurrent streams with default settings on both sides — ai-server
+ * as `npm start` runs it (automatic slots, its default engine), plain llama-server with no -np or -c — aggregate decode
+ * and the spread of first tokens. BENCH_CONCURRENCY=0 skips it, BENCH_CONCURRENCY_ONLY=1 runs only it;
+ * BENCH_CONCURRENCY_REPS (default 5).
+ *
  * Environment: BENCH_MODEL (134m, 1b or 8b), BENCH_STREAMS (e.g. 1,8,32), BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
  * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
  * AI_SERVER_BENCH_DIR (model cache, default $TMPDIR/ai-server-bench); other AI_SERVER_* settings apply to the server.
@@ -47,6 +57,7 @@ import { buildPrompts } from "./prompt.js";
 import { pullBench, pullBenchOptions } from "./pull.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
+import { uiBench, uiBenchOptions } from "./ui.js";
 import { speculativeBench } from "./speculative.js";
 import { DEFAULT_STREAMS, schedulingBench } from "./scheduling.js";
 
@@ -68,6 +79,13 @@ if (env.BENCH_SECURITY_ONLY === "1") {
   console.log(await securityCostBench(securityBenchOptions(env, log)));
   process.exit(0);
 }
+
+// The dashboard's size and time to a usable page (bench/ui.ts; BENCH_UI=0 skips it, BENCH_UI_ONLY=1 runs only it).
+if (env.BENCH_UI_ONLY === "1" || (env.BENCH_UI !== "0" && ![env.BENCH_PULL_ONLY, env.BENCH_HEALTH_ONLY, env.BENCH_AGENT_ONLY, env.BENCH_CONCURRENCY_ONLY].includes("1"))) {
+  log("ui: the dashboard's bundle size and time to a usable page…");
+  console.log(await uiBench(uiBenchOptions(env, log)));
+}
+if (env.BENCH_UI_ONLY === "1") process.exit(0);
 
 // Pulling a model (bench/pull.ts), before anything loads a model (BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it).
 if (env.BENCH_PULL !== "0" && env.BENCH_HEALTH_ONLY !== "1" && env.BENCH_AGENT_ONLY !== "1") {
@@ -99,6 +117,17 @@ if (env.BENCH_AGENT_ONLY === "1") process.exit(0);
 const shape = modelShape(env);
 const model = await ensureModel(cacheDir(env), shape);
 if (model.generatedMs !== undefined) log(`generated ${model.path} in ${(model.generatedMs / 1000).toFixed(1)} s`);
+
+/** Concurrent streams with default settings on both sides (BENCH_CONCURRENCY=0 skips it, BENCH_CONCURRENCY_ONLY=1 runs only it). */
+const concurrencyDefaults = async (): Promise<string> => {
+  log("concurrency: 1, 4 and 8 streams with default settings, ai-server beside plain llama-server…");
+  const streams = env.BENCH_STREAMS ? env.BENCH_STREAMS.split(",").map((n) => positiveInt(n.trim(), 1)) : DEFAULT_STREAMS;
+  return schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_CONCURRENCY_REPS, 5), streams, defaults: true, log });
+};
+if (env.BENCH_CONCURRENCY_ONLY === "1") {
+  console.log(await concurrencyDefaults());
+  process.exit(0);
+}
 
 const direct = await DirectRunner.open({ modelPath: model.path, gpu: config.gpu, threads: config.threads, contextSize: WORK.contextSize });
 let server: HttpRunner | undefined;
@@ -153,6 +182,7 @@ if (env.BENCH_SCHEDULING !== "0") {
   const streams = env.BENCH_STREAMS ? env.BENCH_STREAMS.split(",").map((n) => positiveInt(n.trim(), 1)) : DEFAULT_STREAMS;
   console.log(await schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_SCHEDULING_REPS, 3), streams, log }));
 }
+if (env.BENCH_CONCURRENCY !== "0") console.log(await concurrencyDefaults());
 
 async function header(): Promise<string> {
   const s = shape;

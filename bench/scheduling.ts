@@ -29,6 +29,12 @@ export interface SchedulingBenchOptions {
   reps: number;
   /** Concurrent stream counts to measure (default DEFAULT_STREAMS). */
   streams?: readonly number[];
+  /**
+   * Both servers as a user starts them: ai-server with its default slots and context (AI_SERVER_NUM_PARALLEL=auto),
+   * on its default engine only; llama-server with no -np or -c (its own automatic slots and unified cache). Threads
+   * stay set (the same on both). Otherwise every server gets the same hand-set slots and context.
+   */
+  defaults?: boolean;
   log: (message: string) => void;
 }
 
@@ -71,13 +77,16 @@ interface Measured {
 export async function schedulingBench(options: SchedulingBenchOptions): Promise<string> {
   const { config, modelPath, reps, log } = options;
   const streams = options.streams ?? DEFAULT_STREAMS;
-  const slots = Math.max(MIN_SLOTS, ...streams);
+  const defaults = options.defaults === true;
+  const slots = defaults ? undefined : Math.max(MIN_SLOTS, ...streams);
   const loadBefore = os.loadavg()[0] ?? 0;
-  const ours = await AiServerTarget.open({ ...config, engine: "llama-cpp" }, modelPath, slots);
   const binary = await findLlamaServer();
+  const ours = defaults
+    ? await AiServerTarget.open({ ...config, engine: "auto", ...(binary.path && { llamaServer: binary.path }) }, modelPath, undefined)
+    : await AiServerTarget.open({ ...config, engine: "llama-cpp" }, modelPath, slots);
   // The same server with AI_SERVER_ENGINE=llama-server (a llama-server process behind it); absent without a build.
   const engines: AiServerTarget[] = [ours];
-  if (binary.path) {
+  if (binary.path && !defaults) {
     const other = await AiServerTarget.open({ ...config, engine: "llama-server", llamaServer: binary.path }, modelPath, slots);
     if (other.name === "ai-server (llama-server)") engines.push(other);
     else await other.close();
@@ -126,7 +135,8 @@ export async function schedulingBench(options: SchedulingBenchOptions): Promise<
       log(`scheduling rep ${rep + 1}/${reps} done`);
     }
     const batches = await ours.batches();
-    return render(results, engines, reference, skipped, { threads: config.threads, slots, streams, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches });
+    const info = { threads: config.threads, slots, streams, reps, loadBefore, loadAfter: os.loadavg()[0] ?? 0, batches, chosen: await ours.slotsChosen() };
+    return render(results, engines, reference, skipped, info);
   } finally {
     await Promise.allSettled(targets.map((t) => t.close()));
   }
@@ -143,7 +153,7 @@ function render(
   ours: Target[],
   reference: Target | undefined,
   skipped: string | undefined,
-  info: { threads: number; slots: number; streams: readonly number[]; reps: number; loadBefore: number; loadAfter: number; batches: string },
+  info: { threads: number; slots: number | undefined; streams: readonly number[]; reps: number; loadBefore: number; loadAfter: number; batches: string; chosen: string },
 ): string {
   const median = (values: number[] | undefined): number => (values && values.length > 0 ? spread(values).median : NaN);
   const cell = (values: number[] | undefined, digits: number): string =>
@@ -173,11 +183,25 @@ function render(
     return ratio(median(m?.ttft2), median(m?.ttft1));
   };
   rows.push(`| turn 2 / turn 1 TTFT (prefix reuse) | ${ours.map(reuse).join(" | ")} | ${reuse(reference)} |${ours.map(() => " |").join("")}`);
+  const most = Math.max(...info.streams);
+  if (info.streams.includes(1) && most > 1) {
+    const scaling = (t: Target | undefined): string => {
+      const m = t ? results.get(t) : undefined;
+      return ratio(median(m?.aggregate.get(most)), median(m?.aggregate.get(1)));
+    };
+    rows.push(`| ${most} streams / 1 stream, aggregate decode | ${ours.map(scaling).join(" | ")} | ${scaling(reference)} |${ours.map(() => " |").join("")}`);
+  }
+  const setup =
+    info.slots === undefined
+      ? `default settings on both sides: ai-server with AI_SERVER_NUM_PARALLEL and AI_SERVER_CONTEXT_LENGTH unset (${info.chosen}), llama-server with no -np or -c (its automatic slots, one unified KV cache)`
+      : `${info.slots} slots of ${CONTEXT} tokens on every server`;
   return [
     "",
-    "## Scheduling: continuous batching and prefix reuse, ai-server (each engine) vs llama.cpp's llama-server",
+    info.slots === undefined
+      ? "## Concurrency with default settings: ai-server vs llama.cpp's llama-server, as each starts"
+      : "## Scheduling: continuous batching and prefix reuse, ai-server (each engine) vs llama.cpp's llama-server",
     "",
-    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${info.slots} slots of ${CONTEXT} tokens, temperature 0; each server in its own process, streaming over HTTP to the same client code in the bench process; ` +
+    `- all: the model above, ${info.threads} thread${info.threads === 1 ? "" : "s"}, ${setup}, temperature 0; each server in its own process, streaming over HTTP to the same client code in the bench process; ` +
       `${info.reps} repetitions rotating which server goes first; median (min–max)`,
     `- aggregate decode tok/s: N raw /api/generate (ai-server) or /completion (llama-server) streams started together, ${GENERATED} tokens each, ` +
       "different prompts; all tokens / (last stream's end − first stream's first token). Steady: the tokens that arrived while all N streams " +
@@ -185,7 +209,7 @@ function render(
       "(requests that reach llama.cpp apart have their prompts read in separate steps, while the first streams decode with fewer sequences)",
     `- chat TTFT: /api/chat vs /v1/chat/completions with a ${SYSTEM_WORDS}-word system prompt (new every repetition); turn 2 sends turn 1 + its ${CHAT_REPLY_TOKENS}-token reply + a short question. ` +
       "Ratios: decode ai-server/llama-server, TTFT llama-server/ai-server (so ≥ 1.0× means ai-server is as fast or faster; the goal)",
-    `- in-process batching counters after the run (/api/ps): ${info.batches}`,
+    `- batching counters after the run (/api/ps): ${info.batches}`,
     `- machine load (1-min load average): ${info.loadBefore.toFixed(2)} before, ${info.loadAfter.toFixed(2)} after, on ${os.availableParallelism()} cores`,
     ...(skipped ? [`- llama-server column skipped: ${skipped}`] : []),
     "",
@@ -239,14 +263,14 @@ class AiServerTarget implements Target {
     return `ai-server (${this.engine})`;
   }
 
-  static async open(config: Config, modelPath: string, slots: number): Promise<AiServerTarget> {
+  /** `slots` undefined: the server's default slots and context (nothing set for them). */
+  static async open(config: Config, modelPath: string, slots: number | undefined): Promise<AiServerTarget> {
     const settings: Record<string, string> = {
       AI_SERVER_ENGINE: config.engine,
       AI_SERVER_THREADS: String(config.threads),
       AI_SERVER_GPU: config.gpu,
       AI_SERVER_LOG_LEVEL: config.logLevel,
-      AI_SERVER_NUM_PARALLEL: String(slots),
-      AI_SERVER_CONTEXT_LENGTH: String(CONTEXT),
+      ...(slots !== undefined && { AI_SERVER_NUM_PARALLEL: String(slots), AI_SERVER_CONTEXT_LENGTH: String(CONTEXT) }),
       AI_SERVER_KEEP_ALIVE: "-1",
       AI_SERVER_MAX_LOADED_MODELS: "1",
       ...(config.llamaServer !== "" && { AI_SERVER_LLAMA_SERVER: config.llamaServer }),
@@ -288,6 +312,12 @@ class AiServerTarget implements Target {
     return { ttftMs: timing.first - timing.start, reply };
   }
 
+  /** How the loaded model's slots were chosen (/api/ps `slots` and `slots_reason`). */
+  async slotsChosen(): Promise<string> {
+    const model = await psModel(this.served.port);
+    return `${String(model?.slots ?? "?")} slots, ${String(model?.context_length ?? "?")} tokens each: ${String(model?.slots_reason ?? "?")}`;
+  }
+
   async batches(): Promise<string> {
     const b = (await psModel(this.served.port))?.batches as { total?: number; multi_sequence?: number; max_sequences?: number } | undefined;
     return b ? `${b.total} decode steps, ${b.multi_sequence} with several requests, up to ${b.max_sequences} in one` : "none";
@@ -310,10 +340,12 @@ class LlamaServerTarget implements Target {
     private readonly port: number,
   ) {}
 
-  static async open(binary: string, modelPath: string, threads: number, gpu: boolean, slots: number): Promise<LlamaServerTarget> {
+  /** `slots` undefined: llama-server's own defaults for slots and context. */
+  static async open(binary: string, modelPath: string, threads: number, gpu: boolean, slots: number | undefined): Promise<LlamaServerTarget> {
     const port = await freePort();
     const args = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-tb", String(threads)];
-    args.push("-np", String(slots), "-c", String(slots * CONTEXT), "-ngl", gpu ? "999" : "0", "--no-webui");
+    if (slots !== undefined) args.push("-np", String(slots), "-c", String(slots * CONTEXT));
+    args.push("-ngl", gpu ? "999" : "0", "--no-webui");
     return new LlamaServerTarget(await startServer(binary, args, port, { startMs: 120_000, stopMs: 5_000 }), port);
   }
 
