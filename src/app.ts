@@ -15,7 +15,6 @@ import { openKeys } from "./auth/keys-at-start.js";
 import { createHttpServer } from "./server/http.js";
 import { MemoryLimitCounter } from "./limits/memory-limit-counter.js";
 import { Metrics } from "./server/metrics.js";
-import { openLazyConnection } from "./store/database.js";
 import { dataPaths, openModelStore } from "./store/open-store.js";
 import { ResponseStore } from "./store/response-store.js";
 import { quantizerFor } from "./quantize/quantizer-for.js";
@@ -100,10 +99,9 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const pruneResponses = setInterval(() => responses.prune(), RESPONSES_PRUNE_INTERVAL_MS);
   pruneResponses.unref();
   const keys = openKeys(db, config, (notice) => notify(notice));
-  // The audit log: rows written in batches on a connection that does not wait for the disk at each commit (see
-  // openLazyConnection), pruned past their retention now and hourly.
-  const auditDb = openLazyConnection(paths.database);
-  const audit = new AuditLog(auditDb, {
+  // The audit log: rows written in batches whose commits do not wait for the disk (store/database.ts commitLazily),
+  // pruned past their retention now and hourly.
+  const audit = new AuditLog(db, {
     retentionMs: config.auditRetentionMs,
     onError: (error, rows) => notify({ level: "warn", message: `audit log: ${rows} row(s) could not be written: ${error instanceof Error ? error.message : String(error)}` }),
   });
@@ -133,7 +131,6 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       clearInterval(pruneResponses);
       clearInterval(pruneAudit);
       audit.close(); // the last rows: those of the requests that just ended
-      auditDb.close();
       closeStore();
     },
   };

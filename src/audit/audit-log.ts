@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { z } from "zod";
-import type { Db } from "../store/database.js";
+import { commitLazily, type Db } from "../store/database.js";
 import type { AuditEntry, StoredAuditEntry } from "./audit-entry.js";
 
 /** How the audit log keeps and writes its rows; the clock and batch sizes are for tests. */
@@ -77,10 +77,9 @@ const rowSchema = z.object({
  * (who, from where, which route and model, the status, tokens, duration, the admin change it made).
  *
  * Writing costs the request almost nothing: `record` only queues the row; queued rows are written by one prepared
- * INSERT per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`. The server
- * gives it a connection of its own that commits without waiting for the disk (store/database.ts
- * `openLazyConnection`): a kill -9 of the server loses only the rows of the last 100 ms (still queued), a power cut
- * also what the disk had not yet synced. Reads write the queued rows first, so they see every request that has
+ * INSERT per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`. A batch
+ * commits without waiting for the disk (store/database.ts `commitLazily`): a kill -9 of the server loses only the
+ * rows of the last 100 ms (still queued), a power cut also what the disk had not yet synced. Reads write the queued rows first, so they see every request that has
  * ended.
  */
 export class AuditLog {
@@ -103,9 +102,10 @@ export class AuditLog {
     this.flushMs = options.flushMs ?? DEFAULT_FLUSH_MS;
     this.onError = options.onError ?? (() => undefined);
     const insert = db.prepare(`INSERT INTO audit_log (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
-    this.insertAll = db.transaction((rows: readonly AuditEntry[]) => {
-      for (const row of rows) insert.run(...toRow(row));
-    });
+    this.insertAll = (rows) =>
+      commitLazily(db, () => {
+        for (const row of rows) insert.run(...toRow(row));
+      });
     this.pruneStatement = db.prepare<[number]>("DELETE FROM audit_log WHERE time < ?");
   }
 

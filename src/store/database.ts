@@ -131,16 +131,19 @@ export function openDatabase(file: string): Db {
 }
 
 /**
- * A second connection to the same database for writes that may be lost to a power cut but never to a crash of this
- * server (the audit log): synchronous=NORMAL, so that in WAL mode a commit appends to the WAL without waiting for
- * the disk (an fsync took ~3.4 ms of the event loop per batch, at light load once per request); the WAL is synced
- * at checkpoints. A kill -9 loses nothing committed; the database stays consistent whatever happens. Open it after
- * `openDatabase` (which brings the schema up to date).
+ * Runs `write` in a transaction that commits without waiting for the disk (synchronous=NORMAL for its commit, then
+ * the connection's own level again): in WAL mode the commit appends to the WAL and the next synced commit or
+ * checkpoint makes it durable. For writes that may be lost to a power cut but never to a crash of this server (the
+ * audit log's batches: an fsync took ~3.4 ms of the event loop per batch, at light load once per request). On the
+ * same connection as every other write, so the stores' caches (keyed on PRAGMA data_version, which only other
+ * connections' commits change) stay valid.
  */
-export function openLazyConnection(file: string): Db {
-  const db = new Database(file);
-  db.pragma("journal_mode = WAL");
+export function commitLazily<T>(db: Db, write: () => T): T {
+  const level = Number(db.pragma("synchronous", { simple: true }));
   db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
-  return db;
+  try {
+    return db.transaction(write)();
+  } finally {
+    db.pragma(`synchronous = ${level}`);
+  }
 }
