@@ -88,27 +88,28 @@ if (env.BENCH_UI_ONLY === "1" || (env.BENCH_UI !== "0" && ![env.BENCH_PULL_ONLY,
 if (env.BENCH_UI_ONLY === "1") process.exit(0);
 
 // Pulling a model (bench/pull.ts), before anything loads a model (BENCH_PULL=0 skips it, BENCH_PULL_ONLY=1 runs only it).
-if (env.BENCH_PULL !== "0" && env.BENCH_HEALTH_ONLY !== "1" && env.BENCH_AGENT_ONLY !== "1") {
+const concurrencyOnly = env.BENCH_CONCURRENCY_ONLY === "1";
+if (env.BENCH_PULL !== "0" && env.BENCH_HEALTH_ONLY !== "1" && env.BENCH_AGENT_ONLY !== "1" && !concurrencyOnly) {
   log("pull: ai-server's pull beside curl, from a fake Hugging Face Hub…");
   console.log(await pullBench(pullBenchOptions(env, log)));
 }
 if (env.BENCH_PULL_ONLY === "1") process.exit(0);
 
 // /health latency, idle and while every slot generates (bench/health.ts; BENCH_HEALTH=0 skips it, BENCH_HEALTH_ONLY=1 runs only it).
-if (env.BENCH_HEALTH !== "0" && env.BENCH_AGENT_ONLY !== "1") {
+if (env.BENCH_HEALTH !== "0" && env.BENCH_AGENT_ONLY !== "1" && !concurrencyOnly) {
   log("health: /health latency, idle and while every slot generates…");
   console.log(await healthBench(healthBenchOptions(env, log)));
 }
 if (env.BENCH_HEALTH_ONLY === "1") process.exit(0);
 
 // The cost of auth, rate limits and audit per request (bench/security-cost.ts; BENCH_SECURITY=0 skips it, BENCH_SECURITY_ONLY=1 runs only it).
-if (env.BENCH_SECURITY !== "0" && env.BENCH_AGENT_ONLY !== "1") {
+if (env.BENCH_SECURITY !== "0" && env.BENCH_AGENT_ONLY !== "1" && !concurrencyOnly) {
   log("security: the cost of auth, rate limits and audit per request…");
   console.log(await securityCostBench(securityBenchOptions(env, log)));
 }
 
 // An agent session through every API, TTFT and prefix reuse per turn (bench/agent-session.ts; BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it).
-if (env.BENCH_AGENT !== "0") {
+if (env.BENCH_AGENT !== "0" && !concurrencyOnly) {
   log("agent: a recorded agent session through each API, time to first token per turn…");
   console.log(await agentSessionBench(agentBenchOptions(env, log)));
 }
