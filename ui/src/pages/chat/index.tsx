@@ -89,6 +89,7 @@ export function ChatPage({ route }: PageProps) {
 
   return (
     <div class="chat">
+      <h1 class="visually-hidden">Chat</h1>
       <Sidebar
         conversations={conversations.list}
         currentId={current.id}
