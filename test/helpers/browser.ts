@@ -70,3 +70,14 @@ export function watchPage(page: Page): { errors: string[]; dialogs: string[] } {
   });
   return seen;
 }
+
+/** Signs in through the dashboard's own form (the key kept in the tab's sessionStorage, as a person's would be). */
+export async function signIn(page: Page, key: string): Promise<void> {
+  await page.getByTestId("sign-in-key").fill(key);
+  await page.getByTestId("sign-in-button").click();
+}
+
+/** How many pixels the page is wider than the viewport (0 when nothing scrolls sideways). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return (await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")) as number;
+}

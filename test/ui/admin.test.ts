@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { builtUi, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
+import { builtUi, horizontalOverflow, launchBrowser, noBrowser, saveScreenshot, signIn, watchPage } from "../helpers/browser.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { startServer, type TestServer } from "../helpers/start-server.js";
 
@@ -33,10 +33,9 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
     await page.locator(`[data-testid="admin-audit-row"]:not(${only})`).first().waitFor({ state: "detached" });
     await page.locator(`[data-testid="admin-audit-row"]${only}`).first().waitFor();
   };
-  const signIn = async (page: Page, key: string, route: string): Promise<void> => {
+  const signInAt = async (page: Page, key: string, route: string): Promise<void> => {
     await page.goto(`${server.baseUrl}/ui#/${route}`);
-    await page.getByTestId("sign-in-key").fill(key);
-    await page.getByTestId("sign-in-button").click();
+    await signIn(page, key);
     await page.getByTestId("signed-in-as").waitFor();
   };
 
@@ -67,7 +66,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
     const ops = server.app.services.keys.create({ name: "ops", scope: "admin" });
     const page = await browser.newPage();
     const seen = watchPage(page);
-    await signIn(page, ops.key, "admin/keys");
+    await signInAt(page, ops.key, "admin/keys");
     await page.getByTestId("admin-keys").waitFor();
 
     await page.getByTestId("admin-key-name").fill("ci-bot");
@@ -105,7 +104,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
     assert.equal((await get("/api/tags", secret)).status, 401, "the revoked key is refused");
     // On a phone-sized screen the tables scroll in their own box; the page keeps the screen's width.
     await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = (await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")) as number;
+    const overflow = await horizontalOverflow(page);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
     assert.deepEqual(pageErrors(seen), []);
     await page.close();
@@ -117,7 +116,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
     assert.equal((await get("/api/tags", "ais_not_a_key")).status, 401);
     const page = await browser.newPage();
     const seen = watchPage(page);
-    await signIn(page, adminKey, "admin/keys");
+    await signInAt(page, adminKey, "admin/keys");
     await page.getByTestId("admin-tab-audit").click();
     const rows = page.getByTestId("admin-audit").getByTestId("admin-audit-row");
     await rows.first().waitFor();
@@ -155,7 +154,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
   test("an inference key: no Admin page in the dashboard, and the keys API answers 403", async () => {
     const user = server.app.services.keys.create({ name: "dev", scope: "inference" });
     const page = await browser.newPage();
-    await signIn(page, user.key, "admin/keys");
+    await signInAt(page, user.key, "admin/keys");
     assert.equal(await page.getByTestId("nav-admin").count(), 0);
     assert.match((await page.textContent("main")) ?? "", /needs an admin key/);
     assert.equal(await page.getByTestId("admin-keys").count(), 0);

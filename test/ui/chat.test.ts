@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Browser, Locator, Page } from "playwright-core";
 import { ensureFixtures, SCRIPTED_REPLY, THINKING_ANSWER, THINKING_REASONING, TOOL_ANSWER, TOOL_CALL, writeScriptedModel } from "../fixtures/models.js";
-import { builtUi, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
+import { builtUi, launchBrowser, noBrowser, saveScreenshot, signIn, watchPage } from "../helpers/browser.js";
 import { createModel, postJson, startEngineServer, type TestServer } from "../helpers/start-server.js";
 
 // The chat playground in a real Chromium against the real server, with real llama.cpp inference (the in-process
@@ -298,8 +298,7 @@ describe("chat playground", { skip: noBrowser }, () => {
     try {
       const page = await browser.newPage();
       await page.goto(`${server.baseUrl}/ui#/chat`);
-      await page.getByTestId("sign-in-key").fill(user.key);
-      await page.getByTestId("sign-in-button").click();
+      await signIn(page, user.key);
       await page.getByTestId("chat-model-select").locator('option[value="scripted:latest"]').waitFor({ state: "attached" });
       await page.getByTestId("chat-model-select").selectOption("scripted:latest");
       await send(page, "Hi");

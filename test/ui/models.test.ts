@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { PULL_REPOS } from "../fixtures/pull-fixtures.js";
-import { builtUi, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
+import { builtUi, launchBrowser, noBrowser, saveScreenshot, signIn, watchPage } from "../helpers/browser.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { startFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
 import { createModel, postJson, startServer, type TestServer } from "../helpers/start-server.js";
@@ -193,8 +193,7 @@ describe("models page", { skip: noBrowser }, () => {
     try {
       const page = await browser.newPage();
       await page.goto(`${server.baseUrl}/ui#/models`);
-      await page.getByTestId("sign-in-key").fill(viewer.key);
-      await page.getByTestId("sign-in-button").click();
+      await signIn(page, viewer.key);
       await row(page, LOCAL).waitFor();
       assert.ok(await page.getByTestId("pull-input").isDisabled());
       assert.ok(await page.getByTestId("pull-button").isDisabled());

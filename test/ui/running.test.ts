@@ -4,7 +4,7 @@ import type { Browser, Page } from "playwright-core";
 import { addScrape, emptyHistory, readScrape } from "../../ui/src/pages/running/live-metrics.js";
 import { parsePrometheus, sumOf } from "../../ui/src/pages/running/prometheus.js";
 import { ensureFixtures } from "../fixtures/models.js";
-import { builtUi, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
+import { builtUi, horizontalOverflow, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
 import { createModel, postJson, startEngineServer, type TestServer } from "../helpers/start-server.js";
 
 // The Running page in a real Chromium against the real server and llama.cpp in process (one thread), on a scripted
@@ -109,7 +109,7 @@ describe("dashboard: Running page", { skip: noBrowser }, () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
     await page.goto(`${server.baseUrl}/ui#/running`);
     await page.getByTestId("running-chart-tokens").locator("canvas").first().waitFor();
-    const overflow = (await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")) as number;
+    const overflow = await horizontalOverflow(page);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
     await page.close();
   });

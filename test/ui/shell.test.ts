@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
-import { builtUi, launchBrowser, noBrowser, saveScreenshot, watchPage } from "../helpers/browser.js";
+import { builtUi, launchBrowser, noBrowser, saveScreenshot, signIn, watchPage } from "../helpers/browser.js";
 import { startServer, type TestServer } from "../helpers/start-server.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 
@@ -47,12 +47,10 @@ describe("dashboard shell", { skip: noBrowser }, () => {
     try {
       const page = await browser.newPage();
       await page.goto(`${server.baseUrl}/ui#/admin`);
-      await page.getByTestId("sign-in-key").fill("ais_wrong_key");
-      await page.getByTestId("sign-in-button").click();
+      await signIn(page, "ais_wrong_key");
       await page.getByRole("alert").waitFor();
       await saveScreenshot(page, "sign-in");
-      await page.getByTestId("sign-in-key").fill(user.key);
-      await page.getByTestId("sign-in-button").click();
+      await signIn(page, user.key);
       await page.getByTestId("signed-in-as").waitFor();
       assert.equal(await page.getByTestId("nav-admin").count(), 0);
       assert.match(await page.textContent("main") ?? "", /needs an admin key/);
@@ -65,8 +63,7 @@ describe("dashboard shell", { skip: noBrowser }, () => {
       assert.doesNotMatch(stored.local, /ais_/);
       assert.equal(stored.cookie, "");
       await page.getByTestId("sign-out").click();
-      await page.getByTestId("sign-in-key").fill(admin.key);
-      await page.getByTestId("sign-in-button").click();
+      await signIn(page, admin.key);
       await page.getByTestId("nav-admin").waitFor();
       await page.close();
     } finally {
