@@ -56,7 +56,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   const scheduler: Scheduler = new Scheduler(engine, (digest) => store.modelPath(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
-    slotsPerModel: config.numParallel,
+    slotsPerModel: config.numParallel === "auto" ? 0 : config.numParallel, // 0: chosen per model from memory
     threads: config.threads,
     maxQueue: config.maxQueue,
     maxLoadedModels: config.maxLoadedModels,

@@ -61,11 +61,8 @@ export const settings = {
   numParallel: {
     env: "AI_SERVER_NUM_PARALLEL",
     description:
-      'Requests one loaded model serves at once (slots: sequences decoded together in one batch). "auto": the most of 4, 2 or 1 that fit in the memory the other loaded models leave free when the model loads (0 internally).',
-    schema: z
-      .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)])
-      .default("auto")
-      .transform((value) => (value === "auto" ? 0 : value)),
+      'Requests one loaded model serves at once (slots: sequences decoded together in one batch). "auto": the most of 4, 2 or 1 that fit in the memory the other loaded models leave free when the model loads.',
+    schema: z.union([z.literal("auto"), z.coerce.number().int().min(1).max(256)]).default("auto"),
   },
   maxQueue: {
     env: "AI_SERVER_MAX_QUEUE",
