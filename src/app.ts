@@ -13,7 +13,7 @@ import { Scheduler } from "./scheduler/scheduler.js";
 import { AuditLog } from "./audit/audit-log.js";
 import { openKeys } from "./auth/keys-at-start.js";
 import { createHttpServer } from "./server/http.js";
-import { MemoryLimitCounter } from "./limits/memory-limit-counter.js";
+import { limitCounterFor } from "./limits/limit-counter-for.js";
 import { Metrics } from "./server/metrics.js";
 import { dataPaths, openModelStore } from "./store/open-store.js";
 import { ResponseStore } from "./store/response-store.js";
@@ -108,7 +108,8 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   audit.prune();
   const pruneAudit = setInterval(() => audit.prune(), AUDIT_PRUNE_INTERVAL_MS);
   pruneAudit.unref();
-  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys, audit, limits: new MemoryLimitCounter() };
+  const limits = await limitCounterFor(config, { warn: (message) => notify({ level: "warn", message }), failed: () => metrics.rateLimitStoreFailed() });
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys, audit, limits: limits.counter };
   const http = await createHttpServer(services);
   notify = (notice) => http.log[notice.level](notice.message);
   pending.forEach(notify);
@@ -125,6 +126,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       // Running pulls stop at once and stay resumable (their progress streams end, saying so).
       await Promise.all([http.close(), jobs.close()]);
       http.shutdown.end();
+      await limits.close(); // after the last request's release
       await downloader.close();
       await preload.close();
       await scheduler.close();

@@ -255,6 +255,16 @@ export const settings = {
     description: "When the server runs open: requests each client address may have running at once; 0 = unlimited.",
     schema: z.coerce.number().int().min(0).default(0),
   },
+  redisUrl: {
+    env: "AI_SERVER_REDIS_URL",
+    secret: true,
+    description:
+      "Redis that counts the rate and concurrency limits (keys' rpm, tpm, max_parallel and the open server's per-address limits), so that every server given the same Redis enforces one limit: redis://[user:password@]host:port[/db], or rediss:// for TLS. Unset: each server process counts alone, in memory. While Redis cannot be reached, requests are admitted uncounted and a warning is logged.",
+    schema: z
+      .string()
+      .default("")
+      .refine((value) => value === "" || (/^rediss?:\/\/[^/]/.test(value) && URL.canParse(value)), { message: "expected a redis:// or rediss:// URL" }),
+  },
   tlsCert: {
     env: "AI_SERVER_TLS_CERT",
     description:

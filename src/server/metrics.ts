@@ -88,6 +88,11 @@ export class Metrics implements SchedulerEvents {
   );
   private readonly crashes = this.counter("ai_server_engine_crashes_total", "Engine processes of a loaded model that died (crash, OOM kill).", ["model"]);
   private readonly rateLimitedRequests = this.counter("ai_server_rate_limited_requests_total", "Requests refused with 429, by the limit they hit.", ["limit"]);
+  private readonly rateLimitStoreErrors = new Counter({
+    name: "ai_server_rate_limit_store_errors_total",
+    help: "Rate-limit operations the shared store (AI_SERVER_REDIS_URL) failed; their requests were admitted uncounted.",
+    registers: [this.registry],
+  });
   private readonly pulledBytes = new Counter({
     name: "ai_server_pull_downloaded_bytes_total",
     help: "Bytes downloaded by pulls (not those a resumed download already had, nor imports from the Hugging Face cache).",
@@ -120,6 +125,11 @@ export class Metrics implements SchedulerEvents {
   /** A request refused with 429 for `limit` (the rate limiting calls it). */
   rateLimited(limit: RateLimit): void {
     this.rateLimitedRequests.inc({ limit: RATE_LIMIT_LABELS[limit] });
+  }
+
+  /** A rate-limit operation the shared store failed (the request was admitted, or its tokens or slot went uncounted). */
+  rateLimitStoreFailed(): void {
+    this.rateLimitStoreErrors.inc();
   }
 
   /** Bytes a pull downloaded (the jobs call it as they arrive). */
