@@ -53,7 +53,9 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
     if (result.success) values[name] = result.data;
     else {
       const where = source === "file" ? ` (in ${located?.path})` : "";
-      problems.push(`${setting.env}=${JSON.stringify(raw)}${where}: ${result.error.issues.map((i) => i.message).join("; ")}`);
+      // A secret's value is never echoed, not even a wrong one (it may still be the right password in a wrong URL).
+      const shown = "secret" in setting && setting.secret === true ? "(secret, not shown)" : JSON.stringify(raw);
+      problems.push(`${setting.env}=${shown}${where}: ${result.error.issues.map((i) => i.message).join("; ")}`);
     }
   }
   problems.push(...crossChecks(values as Partial<Config>));

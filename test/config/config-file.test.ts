@@ -94,6 +94,12 @@ test("every problem of the file and the environment comes in one error", async (
   assert.match(problems, /AI_SERVER_TLS_CERT and AI_SERVER_TLS_KEY go together/);
   assert.equal(error.problems.length, 6);
 
+  // A secret's wrong value is not echoed: it may hold a real password.
+  const secret = configError(() => loadConfig({ AI_SERVER_REDIS_URL: "http://user:hunter2@cache:6379", AI_SERVER_ADMIN_KEY: "short-hunter2" }, { home: dir }));
+  assert.match(secret.problems.join("\n"), /AI_SERVER_REDIS_URL=\(secret, not shown\): expected a redis:\/\/ or rediss:\/\/ URL/);
+  assert.match(secret.problems.join("\n"), /AI_SERVER_ADMIN_KEY=\(secret, not shown\)/);
+  assert.doesNotMatch(secret.message, /hunter2/);
+
   const broken = await file("broken.json", "{ not json");
   assert.match(configError(() => loadConfig({ AI_SERVER_CONFIG: broken }, { home: dir })).message, /broken\.json: not valid JSON/);
   const notObject = await file("list.json", "[1, 2]");
