@@ -6,6 +6,9 @@ import type { AuditQuery } from "../../audit/audit-log.js";
 import { ForbiddenError, InvalidRequestError } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { optional, parseBody } from "../validation.js";
+import type { WireAuditEntry } from "./wire.js";
+
+export type { WireAuditEntry } from "./wire.js";
 
 /** GET /api/audit (admin): the audit log, newest first, filtered and paged by a cursor. */
 
@@ -27,31 +30,6 @@ export const auditQuerySchema = z
   })
   .strict();
 
-/** An entry as GET /api/audit answers it. */
-export interface WireAuditEntry {
-  id: number;
-  /** When the request arrived (ISO 8601). */
-  time: string;
-  request_id: string;
-  key_id: string | null;
-  key_name: string | null;
-  client_address: string;
-  method: string;
-  route: string;
-  model: string | null;
-  status: number;
-  prompt_tokens: number;
-  cached_tokens: number;
-  completion_tokens: number;
-  duration_ms: number;
-  action: string | null;
-  target: string | null;
-  aborted: boolean;
-  /** Only with AI_SERVER_AUDIT_CONTENT=1. */
-  request_body: string | null;
-  output: string[] | null;
-  content_truncated: boolean;
-}
 
 /**
  * GET /api/audit: `{entries, next_cursor}`; next_cursor is null on the last page. The log shows every key's requests

@@ -4,6 +4,9 @@ import { parseExpiry } from "../../auth/expiry.js";
 import type { ApiKeyRecord, NewKey } from "../../auth/key-store.js";
 import type { Services } from "../../services.js";
 import { optional, parseBody } from "../validation.js";
+import type { WireCreatedKey, WireKey } from "./wire.js";
+
+export type { WireCreatedKey, WireKey } from "./wire.js";
 
 /** The keys routes (admin scope, not limited to models): POST /api/keys, GET /api/keys, DELETE /api/keys/{id}. */
 
@@ -20,31 +23,6 @@ export const newKeySchema = z.object({
 
 /** DELETE /api/keys/{id}: the path parameter. */
 export const keyIdSchema = z.object({ id: z.string().min(1).max(128) });
-
-/** A key as the API and `ai-server keys list --json` show it: never its secret. */
-export interface WireKey {
-  id: string;
-  name: string;
-  scope: "inference" | "admin";
-  /** The models it may see and use; null = every model. */
-  models: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  max_parallel: number | null;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  /** Its last request, to the minute. */
-  last_used_at: string | null;
-  status: "active" | "expired" | "revoked";
-  /** The key of AI_SERVER_ADMIN_KEY. */
-  from_setting: boolean;
-}
-
-/** POST /api/keys's answer: the key itself, shown this once. */
-export interface WireCreatedKey extends WireKey {
-  key: string;
-}
 
 /** The wire body of POST /api/keys → the store's NewKey. */
 export function toNewKey(body: z.output<typeof newKeySchema>, now: Date): NewKey {
