@@ -101,7 +101,7 @@ export function jsonComponentSchemas(): Record<ComponentName, JsonSchema> {
 }
 
 /**
- * POST /v1/responses takes `input` items and `tools` as any values and checks each one apart (so that an unsupported
+ * POST /v1/responses takes `input` items and `tools` as values of any shape and checks each one apart (so that an unsupported
  * kind is named with its path): the document says which kinds are taken, by their own schemas.
  */
 function describeResponsesItems(request: JsonSchema): void {
