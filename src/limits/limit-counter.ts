@@ -19,7 +19,14 @@ export type Admission = {
   requests?: LimitState;
   /** The tokens-per-minute budget, when the principal has one. */
   tokens?: LimitState;
-} & ({ admitted: true } | { admitted: false; limit: LimitName; retryAfterMs: number });
+} & (
+  | {
+      admitted: true;
+      /** Names the parallel slot this request holds, when the counter tells slots apart (give it back to `release`). */
+      holder?: string;
+    }
+  | { admitted: false; limit: LimitName; retryAfterMs: number }
+);
 
 /**
  * Counts what each principal (an API key, or a client address on an open server) spends, for the rate limits. Behind
@@ -35,6 +42,9 @@ export interface LimitCounter {
   take(principal: string, limits: Limits): Admission | Promise<Admission>;
   /** Spends `tokens` (prompt + generated) of the principal's tokens-per-minute budget; the balance may go negative. */
   charge(principal: string, limits: Limits, tokens: number): void;
-  /** Frees the parallel slot an admitted request held. */
-  release(principal: string): void;
+  /**
+   * Frees the parallel slot an admitted request held: the one its admission's `holder` names, or (without one) any
+   * of the principal's.
+   */
+  release(principal: string, holder?: string): void;
 }

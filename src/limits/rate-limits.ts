@@ -41,8 +41,9 @@ export function installRateLimits(http: FastifyInstance, services: Pick<Services
       throw new RateLimitedError(refusalMessage(principal, limits, admission), admission.retryAfterMs, headers);
     }
     void reply.headers(headers);
+    const { holder } = admission;
     reply.raw.once("close", () => {
-      counter.release(id);
+      counter.release(id, holder);
       // A client that left mid-stream: its generation stops and counts what it spent just after the close.
       void workDone(request.requestContext).then(() => counter.charge(id, limits, spentTokens(request)));
     });

@@ -60,8 +60,8 @@ export class RedisLimitCounter implements LimitCounter {
   private readonly scripts = { take: luaScript(TAKE_SCRIPT), charge: luaScript(CHARGE_SCRIPT), refresh: luaScript(REFRESH_SCRIPT) };
   /**
    * This server's admitted requests by principal, one entry each until released: the holder id of its max_parallel
-   * slot, or null (no max_parallel, or admitted uncounted). `release` names only the principal; any of its entries
-   * will do, the count is what matters.
+   * slot, or null (no max_parallel, or admitted uncounted). `release` names the holder its admission carried (so a
+   * long request's lease is not ended by a short one's release); without one, any entry of the principal's.
    */
   private readonly held = new Map<string, Array<string | null>>();
   private readonly holderPrefix = randomUUID();
@@ -136,7 +136,10 @@ export class RedisLimitCounter implements LimitCounter {
     const admission: Admission = limit === "" ? { admitted: true } : { admitted: false, limit: limit as LimitName, retryAfterMs: waitMs };
     if (limits.rpm !== undefined) admission.requests = limitState(limits.rpm, requestsLeft, requestsReset);
     if (limits.tpm !== undefined) admission.tokens = limitState(limits.tpm, tokensLeft, tokensReset);
-    if (admission.admitted) this.hold(principal, holder);
+    if (admission.admitted) {
+      this.hold(principal, holder);
+      if (holder !== null) admission.holder = holder;
+    }
     return admission;
   }
 
@@ -146,12 +149,14 @@ export class RedisLimitCounter implements LimitCounter {
     this.run(this.scripts.charge, [principalKeys(principal).budget], args).catch((error: unknown) => this.failure(error));
   }
 
-  release(principal: string): void {
+  release(principal: string, holder?: string): void {
     const entries = this.held.get(principal);
     if (entries === undefined) return;
-    const holder = entries.pop();
+    const at = holder === undefined ? entries.length - 1 : entries.indexOf(holder);
+    if (at < 0) return;
+    const [released] = entries.splice(at, 1);
     if (entries.length === 0) this.held.delete(principal);
-    if (holder !== undefined && holder !== null) this.removeHolder(principalKeys(principal).running, holder);
+    if (released !== undefined && released !== null) this.removeHolder(principalKeys(principal).running, released);
   }
 
   /**

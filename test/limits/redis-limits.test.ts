@@ -134,6 +134,23 @@ describe("the Redis counter", { skip }, () => {
     assert.equal((await b.take(who, limits)).admitted, false, "both slots held again");
   });
 
+  test("release ends the slot its admission names: one request of a principal ending does not end another's lease", async () => {
+    const a = counter();
+    const who = principal();
+    const limits: Limits = { maxParallel: 2 };
+    const first = await a.take(who, limits);
+    const second = await a.take(who, limits);
+    assert.ok(first.admitted && second.admitted && first.holder !== undefined && second.holder !== undefined);
+    assert.notEqual(first.holder, second.holder);
+    // The first one ends while the second runs on (the most recent holder is not the one to drop)
+    a.release(who, first.holder);
+    const { running } = principalKeys(who);
+    await eventually("the first request's slot is gone", async () => (await redis.command("ZCARD", running)) === ":1");
+    // ZSCORE's first reply line: "$-1" when the holder is not in the set
+    assert.equal(await redis.command("ZSCORE", running, first.holder), "$-1");
+    assert.notEqual(await redis.command("ZSCORE", running, second.holder), "$-1", "the running request keeps its lease");
+  });
+
   test("keys are namespaced and expire: the budget a second after it is whole again, the running set after its leases", async () => {
     const a = counter({ leaseMs: 30_000 });
     const who = principal();
