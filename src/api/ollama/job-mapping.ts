@@ -1,7 +1,8 @@
 import type { Job, JobFile, PullChoice } from "../../domain/job.js";
+import type { WireChoice, WireJob, WireJobFile, WirePullingLine } from "./job-wire.js";
 
 /** A pull's choice on the wire (snake_case, like the rest of the API). */
-export function toWireChoice(choice: PullChoice): Record<string, unknown> {
+export function toWireChoice(choice: PullChoice): WireChoice {
   return {
     source: choice.source,
     repo: choice.repo,
@@ -21,7 +22,7 @@ export function toWireChoice(choice: PullChoice): Record<string, unknown> {
 }
 
 /** A job on the wire: GET /api/jobs, /api/jobs/{id} and its events. */
-export function toWireJob(job: Job): Record<string, unknown> {
+export function toWireJob(job: Job): WireJob {
   const completed = job.files.reduce((sum, file) => sum + file.completed, 0);
   const total = job.files.reduce((sum, file) => sum + file.total, 0);
   return {
@@ -47,12 +48,12 @@ export function toWireJob(job: Job): Record<string, unknown> {
   };
 }
 
-function toWireFile(file: JobFile): Record<string, unknown> {
+function toWireFile(file: JobFile): WireJobFile {
   return { name: file.name, digest: file.digest, total: file.total, completed: file.completed, state: file.state, ...(file.source && { source: file.source }) };
 }
 
 /** Ollama's progress line for a file: `pulling <12 hex>` with digest, total and completed. */
-export function toPullingLine(file: JobFile): Record<string, unknown> {
+export function toPullingLine(file: JobFile): WirePullingLine {
   const hex = file.digest.replace(/^sha256:/, "");
   return { status: `pulling ${hex.slice(0, 12) || file.name}`, digest: file.digest, total: file.total, completed: file.completed };
 }

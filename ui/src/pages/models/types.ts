@@ -33,56 +33,10 @@ export interface ShowResponse {
   modified_at?: string;
 }
 
-export type JobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-
-/** What a pull takes, and why (the job's `choice`). */
-export interface PullChoice {
-  source: "huggingface" | "ollama";
-  repo: string;
-  revision?: string;
-  requested: string;
-  substituted_from?: string;
-  file: string;
-  files: string[];
-  quantization?: string;
-  quantize_to?: string;
-  size: number;
-  reason: string;
-}
-
-/** A file a pull fetches. */
-export interface JobFile {
-  name: string;
-  digest: string;
-  total: number;
-  completed: number;
-  state: "pending" | "downloading" | "verifying" | "done";
-  source?: "download" | "hf-cache" | "store";
-}
-
-/** A background pull, as GET /api/jobs and its event stream give it. */
-export interface Job {
-  id: string;
-  type: "pull";
-  model: string;
-  state: JobState;
-  status: string;
-  created_at: string;
-  started_at?: string;
-  finished_at?: string;
-  choice?: PullChoice;
-  warnings: string[];
-  notice?: string;
-  files: JobFile[];
-  completed: number;
-  total: number;
-  bytes_per_second: number;
-  eta_seconds: number | null;
-  quantize?: { completed: number; total: number };
-  error?: { code: string; message: string };
-}
+export type { WireJobState as JobState, WireChoice as PullChoice, WireJobFile as JobFile, WireJob as Job } from "../../../../src/api/ollama/job-wire.js";
+import type { WireJob } from "../../../../src/api/ollama/job-wire.js";
 
 /** Whether a job has ended (it changes no more). */
-export function isFinished(job: Job): boolean {
+export function isFinished(job: WireJob): boolean {
   return job.state === "succeeded" || job.state === "failed" || job.state === "cancelled";
 }
