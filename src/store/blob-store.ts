@@ -8,6 +8,11 @@ import { BlobNotFoundError, DigestMismatchError, InvalidRequestError } from "../
 
 const DIGEST = /^sha256[:-]([0-9a-f]{64})$/;
 const TEMP_PREFIX = ".partial-";
+/**
+ * A temp file untouched this long is a crashed write's leftover. A younger one may be a write in progress by another
+ * process sharing the folder (replicas on one network blob folder): a live write touches its file with every chunk.
+ */
+const STALE_TEMP_MS = 15 * 60_000;
 
 /** Parses "sha256:<hex>" (or Ollama's file form "sha256-<hex>") and returns the canonical "sha256:<hex>". */
 export function parseDigest(value: string): string {
@@ -19,15 +24,18 @@ export function parseDigest(value: string): string {
 /**
  * Content-addressed file store: each blob lives at `<dir>/sha256-<hex>` and is only ever written through a temp
  * file that is hashed while written, fsynced, verified and then renamed into place. A reader therefore never sees
- * a partial or unverified blob, and a crash leaves at most a temp file, which `open` removes.
+ * a partial or unverified blob, and a crash leaves at most a temp file, which a later `open` removes once it is stale.
  */
 export class BlobStore {
   private constructor(readonly dir: string) {}
 
-  static async open(dir: string): Promise<BlobStore> {
+  static async open(dir: string, now = Date.now()): Promise<BlobStore> {
     await mkdir(dir, { recursive: true });
     for (const name of await readdir(dir)) {
-      if (name.startsWith(TEMP_PREFIX)) await rm(path.join(dir, name), { force: true });
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const file = path.join(dir, name);
+      const modified = await stat(file).then((info) => info.mtimeMs, () => undefined);
+      if (modified !== undefined && now - modified >= STALE_TEMP_MS) await rm(file, { force: true });
     }
     return new BlobStore(dir);
   }
