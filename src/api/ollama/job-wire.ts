@@ -74,10 +74,10 @@ export interface WireJob {
   error?: { code: string; message: string };
 }
 
-/** Ollama's progress line for one file of a pull. */
-export interface WirePullingLine {
+/** Ollama's progress line for one file of a pull (a type, not an interface: it is one of any-shaped NDJSON lines). */
+export type WirePullingLine = {
   status: string;
   digest: string;
   total: number;
   completed: number;
-}
+};
