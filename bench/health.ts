@@ -228,7 +228,7 @@ async function requestsNow(port: number): Promise<{ running: number; waiting: nu
       response.on("end", () => resolve(body));
     }).on("error", reject);
   });
-  const read = (name: string): number => Number(new RegExp(`^${name}\\{model="bench:latest"\\} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  const read = (name: string): number => Number(new RegExp(`^${name}\\{model="bench:latest"[^}]*\\} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
   return { running: read("ai_server_num_requests_running"), waiting: read("ai_server_num_requests_waiting") };
 }
 

@@ -28,6 +28,11 @@
  * BENCH_SECURITY=0 skips it, BENCH_SECURITY_ONLY=1 runs only it (as does `node --import tsx bench/security-cost.ts`);
  * BENCH_SECURITY_REPS (default 30), BENCH_SECURITY_TOKENS (16), BENCH_SECURITY_PROBES (2000).
  *
+ * Then (bench/upstream.ts) the cost of an upstream hop: ai-server → llama-server beside llama-server directly, the
+ * added latency of a short request and the decode speed. BENCH_UPSTREAM=0 skips it, BENCH_UPSTREAM_ONLY=1 runs only it
+ * (as does `node --import tsx bench/upstream.ts`); BENCH_UPSTREAM_REPS (default 40), BENCH_UPSTREAM_DECODE_REPS (6),
+ * BENCH_UPSTREAM_TOKENS (128).
+ *
  * Then (bench/agent-session.ts) a recorded 20-turn coding-agent session through /api/chat, /v1/chat/completions,
  * /v1/messages and /v1/responses (whole input, and previous_response_id), each on a fresh server: time to first token
  * and prompt tokens read vs reused per turn. BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it (as does
@@ -38,6 +43,11 @@
  * as `npm start` runs it (automatic slots, its default engine), plain llama-server with no -np or -c — aggregate decode
  * and the spread of first tokens. BENCH_CONCURRENCY=0 skips it, BENCH_CONCURRENCY_ONLY=1 runs only it;
  * BENCH_CONCURRENCY_REPS (default 5).
+ *
+ * Then (bench/replicas.ts) aggregate throughput of concurrent streams on one replica called directly, the same replica
+ * behind nginx with deploy/nginx.conf, and two replicas behind it (skipped, saying so, without nginx). BENCH_REPLICAS=0
+ * skips it, BENCH_REPLICAS_ONLY=1 runs only it (as does `node --import tsx bench/replicas.ts`); BENCH_REPLICAS_STREAMS
+ * (4), BENCH_REPLICAS_REQUESTS (4 per stream), BENCH_REPLICAS_TOKENS (64), BENCH_REPLICAS_REPS (3), BENCH_REPLICAS_THREADS (1).
  *
  * Environment: BENCH_MODEL (134m, 1b or 8b), BENCH_STREAMS (e.g. 1,8,32), BENCH_THREADS (default: the server's AI_SERVER_THREADS default), BENCH_REPS (default 10),
  * BENCH_ENGINES=0 (skip the engines part), BENCH_SPECULATIVE=0 (skip speculative decoding), BENCH_SPECULATIVE_REPS (default 3), BENCH_SCHEDULING=0 (skip the scheduling part), BENCH_SCHEDULING_REPS (default 3), BENCH_LLAMA_SERVER (binary),
@@ -55,9 +65,11 @@ import { HttpRunner } from "./http.js";
 import { cacheDir, ensureModel, modelShape, parameterCount } from "./model.js";
 import { buildPrompts } from "./prompt.js";
 import { pullBench, pullBenchOptions } from "./pull.js";
+import { replicasBench, replicasBenchOptions } from "./replicas.js";
 import { report, type Results } from "./report.js";
 import { withLoopBusy, type Workload } from "./sample.js";
 import { uiBench, uiBenchOptions } from "./ui.js";
+import { upstreamBench, upstreamBenchOptions } from "./upstream.js";
 import { speculativeBench } from "./speculative.js";
 import { DEFAULT_STREAMS, schedulingBench } from "./scheduling.js";
 
@@ -74,9 +86,21 @@ const config = loadConfig(env, {
 });
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 
+// Only the cost of an upstream hop (bench/upstream.ts).
+if (env.BENCH_UPSTREAM_ONLY === "1") {
+  console.log(await upstreamBench(upstreamBenchOptions(env, log)));
+  process.exit(0);
+}
+
 // Only the cost of auth, limits and audit per request (bench/security-cost.ts).
 if (env.BENCH_SECURITY_ONLY === "1") {
   console.log(await securityCostBench(securityBenchOptions(env, log)));
+  process.exit(0);
+}
+
+// Replicas behind nginx (bench/replicas.ts; BENCH_REPLICAS=0 skips it at the end, BENCH_REPLICAS_ONLY=1 runs only it).
+if (env.BENCH_REPLICAS_ONLY === "1") {
+  console.log(await replicasBench(replicasBenchOptions(env, log)));
   process.exit(0);
 }
 
@@ -106,6 +130,12 @@ if (env.BENCH_HEALTH_ONLY === "1") process.exit(0);
 if (env.BENCH_SECURITY !== "0" && env.BENCH_AGENT_ONLY !== "1" && !concurrencyOnly) {
   log("security: the cost of auth, rate limits and audit per request…");
   console.log(await securityCostBench(securityBenchOptions(env, log)));
+}
+
+// The added latency and decode cost of an upstream hop (bench/upstream.ts; BENCH_UPSTREAM=0 skips it, BENCH_UPSTREAM_ONLY=1 runs only it).
+if (env.BENCH_UPSTREAM !== "0" && env.BENCH_AGENT_ONLY !== "1" && !concurrencyOnly) {
+  log("upstream: an upstream hop beside calling llama-server directly…");
+  console.log(await upstreamBench(upstreamBenchOptions(env, log)));
 }
 
 // An agent session through every API, TTFT and prefix reuse per turn (bench/agent-session.ts; BENCH_AGENT=0 skips it, BENCH_AGENT_ONLY=1 runs only it).
@@ -184,6 +214,10 @@ if (env.BENCH_SCHEDULING !== "0") {
   console.log(await schedulingBench({ config, modelPath: model.path, reps: positiveInt(env.BENCH_SCHEDULING_REPS, 3), streams, log }));
 }
 if (env.BENCH_CONCURRENCY !== "0") console.log(await concurrencyDefaults());
+if (env.BENCH_REPLICAS !== "0") {
+  log("replicas: one replica direct, behind nginx, and two behind nginx…");
+  console.log(await replicasBench(replicasBenchOptions(env, log)));
+}
 
 async function header(): Promise<string> {
   const s = shape;

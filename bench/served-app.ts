@@ -56,7 +56,7 @@ export async function spawnApp(settings: Record<string, string>, fill: (store: M
     try {
       await fill(opened.store);
     } finally {
-      opened.close();
+      await opened.close();
     }
     const port = await freePort();
     const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));

@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config/schema.js";
@@ -7,6 +8,9 @@ import { buildVariant, checkLlamaServer, findLlamaServer } from "./engine/llama-
 import { LlamaServerEngine } from "./engine/llama-server/llama-server-engine.js";
 import { ProcessRegistry } from "./engine/llama-server/process-registry.js";
 import { EngineRouter } from "./engine/engine-router.js";
+import { UpstreamEngine } from "./engine/upstream/upstream-engine.js";
+import { upstreamSecret } from "./config/upstream-secret.js";
+import { UpstreamMetrics } from "./server/upstream-metrics.js";
 import { ModelAliases } from "./scheduler/aliases.js";
 import { Preloader } from "./scheduler/preload.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -17,12 +21,14 @@ import { limitCounterFor } from "./limits/limit-counter-for.js";
 import { Metrics } from "./server/metrics.js";
 import { dataPaths, openModelStore } from "./store/open-store.js";
 import { ResponseStore } from "./store/response-store.js";
+import { SharedState } from "./store/sql/shared-state.js";
 import { quantizerFor } from "./quantize/quantizer-for.js";
 import { Jobs } from "./jobs/jobs.js";
 import { JobStore } from "./jobs/job-store.js";
 import { Downloader } from "./pull/download/downloader.js";
 import type { PullPlan } from "./pull/pull-plan.js";
 import { pullWork } from "./pull/pull-work.js";
+import { weightsFetcherFor } from "./replicas/weights-for.js";
 import type { Services } from "./services.js";
 
 /** How often stored responses past AI_SERVER_RESPONSES_RETENTION are removed (reads never serve them meanwhile). */
@@ -42,22 +48,35 @@ export interface App {
 
 /** The composition root: builds every service and the HTTP server, without listening. */
 export async function buildApp(config: Config, overrides: { engine?: Engine } = {}): Promise<App> {
-  const { store, db, close: closeStore } = await openModelStore(config.home);
-  // What the engines have to say goes to the server's log, held back until the log exists.
+  // What the engines and the database have to say goes to the server's log, held back until the log exists.
   const pending: Notice[] = [];
   let notify = (notice: Notice): void => void pending.push(notice);
-  const engine = overrides.engine ?? (await createEngine(config, (notice) => notify(notice)));
+  // The state (SQLite under the home, or AI_SERVER_DATABASE_URL's PostgreSQL shared by the replicas)
+  const { store, db, close: closeStore } = await openModelStore(config.home, { databaseUrl: config.databaseUrl, warn: (message) => notify({ level: "warn", message }) });
+  // Models served by remote endpoints (`upstream` on /api/create) get the upstream engine (made below, with its metrics).
+  const engine = overrides.engine ?? (await createEngine(config, (notice) => notify(notice), () => Promise.resolve(upstream)));
   // Read when scraped (the scheduler and the jobs exist by then); told of loads, crashes and downloaded bytes.
   const metrics: Metrics = new Metrics({
     models: () => scheduler.running().map((m) => ({ name: m.record.name, active: m.active, queued: m.queued, ram: m.ram, vram: m.vram, stats: m.stats })),
     requests: () => scheduler.requests(),
     jobs: () => jobs.countByState(),
+    refresh: () => scheduler.refreshStats(),
+  });
+  const upstream = new UpstreamEngine({
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+    cooldownMs: config.upstreamCooldownMs,
+    healthIntervalMs: config.upstreamHealthIntervalMs,
+    secret: upstreamSecret,
+    events: new UpstreamMetrics(metrics.registry),
+    warn: (message) => notify({ level: "warn", message }),
   });
   const scheduler: Scheduler = new Scheduler(engine, (digest) => store.modelPath(digest), {
     defaultContextSize: config.contextLength,
     defaultKeepAliveMs: config.keepAliveMs,
     slotsPerModel: config.numParallel === "auto" ? 0 : config.numParallel, // 0: chosen per model from memory
     threads: config.threads,
+    upstreamSlots: config.upstreamMaxParallel,
     maxQueue: config.maxQueue,
     maxLoadedModels: config.maxLoadedModels,
     memory: { budget: { ram: config.memoryBudgetBytes, vram: config.vramBudgetBytes }, headroom: config.memoryHeadroomBytes },
@@ -65,6 +84,8 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     requestTimeoutMs: config.requestTimeoutMs,
     isReferenced: (modelDigest) => store.references(modelDigest),
     latest: (name) => store.get(name),
+    // Weights this replica lacks (a model created on another one) are fetched before the load: a peer, else the source.
+    ensureWeights: (record, signal) => weights.ensure(record, signal),
     // Metrics count the scheduler's events; a crash also goes to the log with its reason.
     events: {
       modelLoaded: (model, seconds) => metrics.modelLoaded(model, seconds),
@@ -90,30 +111,41 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   });
   const jobs = new Jobs<PullPlan>(new JobStore<PullPlan>(db), pullWork(config, scheduler, { store, downloader, quantizer }, paths.probes), {
     maxRunning: config.maxDownloads,
+    // A server started again on this host and home takes its unfinished pulls back at once; other replicas wait for
+    // their claims to lapse.
+    owner: `${os.hostname()}:${path.resolve(config.home)}`,
+    leaseMs: config.jobLeaseMs,
     log: (message) => notify({ level: "info", message }),
     downloaded: (bytes) => metrics.pullDownloaded(bytes),
   });
+  // Fetches the weights a model needs that are not here, verified: from a peer replica (AI_SERVER_PEERS), else again
+  // from the source its finished pull job recorded; progress goes to the log.
+  const pullRecords = new JobStore<PullPlan>(db);
+  const weights = weightsFetcherFor(config, { store, downloader, pulls: () => pullRecords.list(), log: (level, message) => notify({ level, message }) });
   // Stored responses (/v1/responses) past their retention are never served; they are also removed, now and hourly.
   const responses = new ResponseStore(db, { retentionMs: config.responsesRetentionMs });
-  responses.prune();
-  const pruneResponses = setInterval(() => responses.prune(), RESPONSES_PRUNE_INTERVAL_MS);
+  const warnOf = (what: string) => (error: unknown) => notify({ level: "warn", message: `${what}: ${error instanceof Error ? error.message : String(error)}` });
+  await responses.prune();
+  const pruneResponses = setInterval(() => void responses.prune().catch(warnOf("pruning stored responses failed")), RESPONSES_PRUNE_INTERVAL_MS);
   pruneResponses.unref();
-  const keys = openKeys(db, config, (notice) => notify(notice));
-  // The audit log: rows written in batches whose commits do not wait for the disk (store/database.ts commitLazily),
-  // pruned past their retention now and hourly.
+  const keys = await openKeys(db, config, (notice) => notify(notice));
+  // The audit log: rows written in batches whose commits do not wait for the disk (lazy transactions), pruned past
+  // their retention now and hourly.
   const audit = new AuditLog(db, {
     retentionMs: config.auditRetentionMs,
     onError: (error, rows) => notify({ level: "warn", message: `audit log: ${rows} row(s) could not be written: ${error instanceof Error ? error.message : String(error)}` }),
   });
-  audit.prune();
-  const pruneAudit = setInterval(() => audit.prune(), AUDIT_PRUNE_INTERVAL_MS);
+  await audit.prune();
+  const pruneAudit = setInterval(() => void audit.prune().catch(warnOf("pruning the audit log failed")), AUDIT_PRUNE_INTERVAL_MS);
   pruneAudit.unref();
   const limits = await limitCounterFor(config, { warn: (message) => notify({ level: "warn", message }), failed: () => metrics.rateLimitStoreFailed() });
-  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys, audit, limits: limits.counter };
+  // Other replicas' writes to the models and keys are also read between requests (PostgreSQL's notifications).
+  const stopListening = await SharedState.of(db).listen((message) => notify({ level: "warn", message }));
+  const services: Services = { config, store, scheduler, preload, aliases, metrics, engine: engine.name, quantizer, jobs, responses, keys, audit, limits: limits.counter, database: db };
   const http = await createHttpServer(services);
   notify = (notice) => http.log[notice.level](notice.message);
   pending.forEach(notify);
-  jobs.resume(); // pulls a previous run left unfinished (even killed) go on where they stopped
+  await jobs.resume(); // pulls a previous run left unfinished (even killed), or a replica that died, go on where they stopped
   void preload.start(); // in the background: GET /health reports "loading" until it is done
   return {
     http,
@@ -124,7 +156,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       http.shutdown.begin(config.shutdownTimeoutMs);
       quantizer.close();
       // Running pulls stop at once and stay resumable (their progress streams end, saying so).
-      await Promise.all([http.close(), jobs.close()]);
+      await Promise.all([http.close(), jobs.close(), weights.close()]);
       http.shutdown.end();
       await limits.close(); // after the last request's release
       await downloader.close();
@@ -132,8 +164,9 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
       await scheduler.close();
       clearInterval(pruneResponses);
       clearInterval(pruneAudit);
-      audit.close(); // the last rows: those of the requests that just ended
-      closeStore();
+      await audit.close(); // the last rows: those of the requests that just ended
+      await stopListening();
+      await closeStore();
     },
   };
 }
@@ -147,7 +180,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
  * that the llama-server build lacks. llama-server models are estimated by the in-process engine's GGUF insights
  * (nothing is loaded).
  */
-async function createEngine(config: Config, notify: (notice: Notice) => void): Promise<Engine> {
+async function createEngine(config: Config, notify: (notice: Notice) => void, upstream: () => Promise<Engine>): Promise<Engine> {
   const inProcess = new LlamaCppEngine({ gpu: config.gpu });
   let gpu: LlamaGpuName | false = false;
   if (config.gpu !== "off") {
@@ -170,7 +203,7 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
   const openLlamaServer = async (): Promise<LlamaServerEngine> => llamaServerAt((await locateLlamaServer()).binary);
   const inProcessByDefault = (notice: Notice): Engine => {
     notify(notice);
-    return new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer]]));
+    return new EngineRouter(inProcess, new Map([["llama-server", openLlamaServer], ["upstream", upstream]]));
   };
   if (config.engine === "llama-cpp") return inProcessByDefault({ level: "info", message: "engine: in-process llama.cpp (node-llama-cpp)" });
   try {
@@ -184,7 +217,7 @@ async function createEngine(config: Config, notify: (notice: Notice) => void): P
     }
     const engine = llamaServerAt(binary);
     notify({ level: "info", message: `engine: llama-server, one process per model (${binary}, ${version})` });
-    return new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)]]));
+    return new EngineRouter(engine, new Map([["llama-cpp", () => Promise.resolve(inProcess)], ["upstream", upstream]]));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return inProcessByDefault(

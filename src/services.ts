@@ -11,6 +11,7 @@ import type { PullPlan } from "./pull/pull-plan.js";
 import type { Quantizer } from "./quantize/quantizer.js";
 import type { ModelStore } from "./store/model-store.js";
 import type { ResponseStore } from "./store/response-store.js";
+import type { SqlDatabase } from "./store/database.js";
 
 /**
  * Everything a request handler may use; built once by the composition root (`app.ts`) and passed down. It lives
@@ -32,10 +33,15 @@ export interface Services {
   jobs: Jobs<PullPlan>;
   /** Stored responses of the Responses API (/v1/responses), kept for AI_SERVER_RESPONSES_RETENTION. */
   responses: ResponseStore;
-  /** API keys (hashed in SQLite): authentication, and the keys routes. */
+  /** API keys (hashed, in the database): authentication, and the keys routes. */
   keys: KeyStore;
-  /** The audit log (SQLite): a row per request, written in batches; GET /api/audit reads it. */
+  /** The audit log (in the database): a row per request, written in batches; GET /api/audit reads it. */
   audit: AuditLog;
   /** What each key (or client address, when open) spent, for the rate limits (in memory; replaceable by a shared store). */
   limits: LimitCounter;
+  /**
+   * The database holding all state but the model bytes (SQLite, or AI_SERVER_DATABASE_URL's PostgreSQL shared by the
+   * replicas): its cached tables are refreshed before each request (server/fresh-state.ts); /ready reads it.
+   */
+  database: SqlDatabase;
 }

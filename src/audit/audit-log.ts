@@ -1,6 +1,5 @@
-import type Database from "better-sqlite3";
 import { z } from "zod";
-import { commitLazily, type Db } from "../store/database.js";
+import type { SqlDatabase, SqlValue } from "../store/database.js";
 import type { AuditEntry, StoredAuditEntry } from "./audit-entry.js";
 
 /** How the audit log keeps and writes its rows; the clock and batch sizes are for tests. */
@@ -76,11 +75,12 @@ const rowSchema = z.object({
  * The audit log, in the `audit_log` table of the server's one database: what each request that reached a route did
  * (who, from where, which route and model, the status, tokens, duration, the admin change it made).
  *
- * Writing costs the request almost nothing: `record` only queues the row; queued rows are written by one prepared
- * INSERT per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`. A batch
- * commits without waiting for the disk (store/database.ts `commitLazily`): a kill -9 of the server loses only the
- * rows of the last 100 ms (still queued), a power cut also what the disk had not yet synced. Reads write the queued rows first, so they see every request that has
- * ended.
+ * Writing costs the request almost nothing: `record` only queues the row; queued rows are written by one INSERT
+ * per row inside one transaction, when 100 are waiting or 100 ms after the first, and on `close`, one batch at a
+ * time. A batch commits without waiting for the disk (a lazy transaction: SQLite's synchronous=NORMAL, PostgreSQL's
+ * synchronous_commit off): a kill -9 of the server loses only the rows of the last 100 ms (still queued), a power
+ * cut also what the disk had not yet synced. Reads write the queued rows first, so they see every request that has
+ * ended on this server (and every batch other replicas have written).
  */
 export class AuditLog {
   private readonly retentionMs: number;
@@ -88,25 +88,21 @@ export class AuditLog {
   private readonly batchSize: number;
   private readonly flushMs: number;
   private readonly onError: (error: unknown, rows: number) => void;
-  private readonly insertAll: (rows: readonly AuditEntry[]) => void;
-  private readonly pruneStatement: Database.Statement<[number]>;
-  private readonly queries = new Map<string, Database.Statement<unknown[], unknown>>();
   private queue: AuditEntry[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The batch being written; the next waits for it. */
+  private writing: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Rows whose model equals a parameter, without case (SQLite's column is NOCASE; PostgreSQL compares lower()). */
+  private readonly sameModel: string;
 
-  constructor(private readonly db: Db, options: AuditLogOptions) {
+  constructor(private readonly db: SqlDatabase, options: AuditLogOptions) {
     this.retentionMs = Math.max(0, options.retentionMs);
     this.now = options.now ?? Date.now;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.flushMs = options.flushMs ?? DEFAULT_FLUSH_MS;
     this.onError = options.onError ?? (() => undefined);
-    const insert = db.prepare(`INSERT INTO audit_log (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
-    this.insertAll = (rows) =>
-      commitLazily(db, () => {
-        for (const row of rows) insert.run(...toRow(row));
-      });
-    this.pruneStatement = db.prepare<[number]>("DELETE FROM audit_log WHERE time < ?");
+    this.sameModel = db.dialect === "postgres" ? "lower(model) = lower(?)" : "model = ?";
   }
 
   /** Whether requests are recorded at all (a retention above 0). */
@@ -123,35 +119,43 @@ export class AuditLog {
   record(entry: AuditEntry): void {
     if (!this.enabled || this.closed) return;
     this.queue.push(entry);
-    if (this.queue.length >= this.batchSize) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.flushMs).unref();
+    if (this.queue.length >= this.batchSize) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs).unref();
   }
 
-  /** Writes the queued entries now, in one transaction. */
-  flush(): void {
+  /** Writes the queued entries now, in one transaction (after the batch being written, if any). */
+  flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0) return;
     const rows = this.queue;
     this.queue = [];
-    try {
-      this.insertAll(rows);
-    } catch (error) {
-      this.onError(error, rows.length);
+    if (rows.length > 0) {
+      const insert = `INSERT INTO audit_log (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`;
+      this.writing = this.writing.then(() =>
+        this.db
+          .transaction(
+            async (tx) => {
+              for (const row of rows) await tx.run(insert, toRow(row));
+            },
+            { lazy: true },
+          )
+          .catch((error: unknown) => this.onError(error, rows.length)),
+      );
     }
+    return this.writing;
   }
 
   /** A page of entries matching `query`, newest first (by id: the order they were recorded in). */
-  query(query: AuditQuery): AuditPage {
-    this.flush();
+  async query(query: AuditQuery): Promise<AuditPage> {
+    await this.flush();
     const where: string[] = [];
-    const values: unknown[] = [];
-    const when = (condition: string, ...args: unknown[]): void => {
+    const values: SqlValue[] = [];
+    const when = (condition: string, ...args: SqlValue[]): void => {
       where.push(condition);
       values.push(...args);
     };
     if (query.key !== undefined) when("(key_id = ? OR key_name = ?)", query.key, query.key);
-    if (query.model !== undefined) when("model = ?", query.model);
+    if (query.model !== undefined) when(this.sameModel, query.model);
     if (query.route !== undefined) when("route = ?", query.route);
     if (query.status !== undefined) when("status BETWEEN ? AND ?", query.status.min, query.status.max);
     if (query.action === "*") when("action IS NOT NULL");
@@ -160,37 +164,27 @@ export class AuditLog {
     if (query.until !== undefined) when("time <= ?", query.until);
     if (query.before !== undefined) when("id < ?", query.before);
     const sql = `SELECT * FROM audit_log ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
-    const rows = this.statement(sql).all(...values, query.limit + 1).map(fromRow);
+    const rows = (await this.db.all(sql, [...values, query.limit + 1])).map(fromRow);
     const entries = rows.slice(0, query.limit);
     const last = entries.at(-1);
     return rows.length > query.limit && last !== undefined ? { entries, nextBefore: last.id } : { entries };
   }
 
   /** Removes the entries older than the retention (all of them when the log is off); returns how many went. */
-  prune(): number {
-    this.flush();
+  async prune(): Promise<number> {
+    await this.flush();
     const cutoff = this.enabled ? this.now() - this.retentionMs : Number.MAX_SAFE_INTEGER;
-    return this.pruneStatement.run(cutoff).changes;
+    return (await this.db.run("DELETE FROM audit_log WHERE time < ?", [cutoff])).changes;
   }
 
   /** Writes what is queued; later entries are dropped (call it before the database closes). */
-  close(): void {
-    this.flush();
+  async close(): Promise<void> {
     this.closed = true;
-  }
-
-  /** Prepared once per shape of query (there are few: one per combination of filters). */
-  private statement(sql: string): Database.Statement<unknown[], unknown> {
-    let statement = this.queries.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.queries.set(sql, statement);
-    }
-    return statement;
+    await this.flush();
   }
 }
 
-function toRow(entry: AuditEntry): unknown[] {
+function toRow(entry: AuditEntry): SqlValue[] {
   return [
     entry.time,
     entry.requestId,

@@ -1,8 +1,8 @@
-import type Database from "better-sqlite3";
 import { z } from "zod";
 import { InvalidRequestError, KeyNotFoundError } from "../domain/errors.js";
 import { normalizeModelName } from "../domain/model-name.js";
-import type { Db } from "../store/database.js";
+import type { SqlDatabase, SqlExecutor } from "../store/database.js";
+import { TableCache } from "../store/sql/shared-state.js";
 import { generateKey, hashKey, keyIdOf, sameHash } from "./api-key.js";
 import type { Limits, Scope } from "./principal.js";
 
@@ -72,41 +72,33 @@ interface Entry {
 const NO_HASH = hashKey("");
 
 /**
- * API keys in SQLite (the `api_keys` table), used by the server on every request and by `ai-server keys` when no
- * server runs. Reads come from the rows loaded once and re-read when the data changes: this connection's own writes
- * drop them, and SQLite's `data_version` reveals another process's.
+ * API keys in the database (the `api_keys` table), used by the server on every request and by `ai-server keys` when
+ * no server runs. Reads are synchronous, from the rows loaded once and kept in memory: this store's own writes read
+ * them again at once, another process's or replica's are read at the next refresh of the database's shared state
+ * (before each request: a key revoked on one replica gets 401 on every replica from the next request on).
  */
 export class KeyStore {
-  private readonly statements: {
-    version: Database.Statement<[], unknown>;
-    all: Database.Statement<[], unknown>;
-    insert: Database.Statement<unknown[]>;
-    revoke: Database.Statement<[number, string]>;
-    touch: Database.Statement<[number, string]>;
-  };
-  private cache?: { version: number; byId: Map<string, Entry> };
+  private readonly cache: TableCache<Map<string, Entry>>;
   /** Keys that live in this process's memory only (the CLI's own in-process server). */
   private readonly temporary = new Map<string, Entry>();
 
-  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {
-    this.statements = {
-      version: db.prepare("PRAGMA data_version").pluck(),
-      all: db.prepare("SELECT * FROM api_keys ORDER BY created_at, id"),
-      insert: db.prepare(
-        `INSERT INTO api_keys (id, name, scope, models, rpm, tpm, max_parallel, hash, created_at, expires_at, from_setting)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      revoke: db.prepare<[number, string]>("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
-      touch: db.prepare<[number, string]>("UPDATE api_keys SET last_used_at = ? WHERE id = ?"),
-    };
+  private constructor(private readonly db: SqlDatabase, private readonly now: () => Date) {
+    this.cache = new TableCache(db, "api_keys", readEntries);
+  }
+
+  /** The keys of a database, read once (then kept current by its shared state's refresh). */
+  static async open(db: SqlDatabase, now: () => Date = () => new Date()): Promise<KeyStore> {
+    const keys = new KeyStore(db, now);
+    await keys.cache.load();
+    return keys;
   }
 
   /** Creates a key; the key itself is in the answer and nowhere else (print it once). */
-  create(input: NewKey): { key: string; record: ApiKeyRecord } {
+  async create(input: NewKey): Promise<{ key: string; record: ApiKeyRecord }> {
     const checked = validated(input, this.now());
     let generated = generateKey();
     while (this.entries().has(generated.id)) generated = generateKey();
-    this.insert(generated.id, hashKey(generated.key), checked, false);
+    await this.cache.write((tx) => this.insert(tx, generated.id, hashKey(generated.key), checked, false));
     return { key: generated.key, record: this.require(generated.id) };
   }
 
@@ -115,11 +107,10 @@ export class KeyStore {
     return [...this.entries().values()].map((entry) => entry.record);
   }
 
-  /** Revokes a key at once (its next request gets 401); revoking a revoked key changes nothing. */
-  revoke(id: string): ApiKeyRecord {
+  /** Revokes a key at once (its next request gets 401, on every replica); revoking a revoked key changes nothing. */
+  async revoke(id: string): Promise<ApiKeyRecord> {
     this.require(id);
-    this.statements.revoke.run(this.now().getTime(), id);
-    this.cache = undefined;
+    await this.cache.write((tx) => tx.run(REVOKE, [this.now().getTime(), id]));
     return this.require(id);
   }
 
@@ -158,9 +149,10 @@ export class KeyStore {
   /**
    * Makes AI_SERVER_ADMIN_KEY's key exist (an admin key named SETTING_KEY_NAME, stored hashed like any other). A
    * different value than last time revokes the earlier one ("replaced"). A key revoked by hand stays revoked
-   * ("revoked"): a leaked key must not come back with a restart.
+   * ("revoked"): a leaked key must not come back with a restart. Replicas starting together with the same value
+   * store it once.
    */
-  ensureSettingKey(key: string): SettingKeyState {
+  async ensureSettingKey(key: string): Promise<SettingKeyState> {
     const id = keyIdOf(key);
     const hash = hashKey(key);
     const existing = this.entries().get(id);
@@ -168,16 +160,15 @@ export class KeyStore {
       throw new Error(`AI_SERVER_ADMIN_KEY has the id "${id}" of another key: choose another value`);
     }
     let replaced = false;
-    this.db.transaction(() => {
+    await this.cache.write(async (tx) => {
       for (const { record } of this.entries().values()) {
         if (record.fromSetting && record.id !== id && record.revokedAt === undefined) {
-          this.statements.revoke.run(this.now().getTime(), record.id);
+          await tx.run(REVOKE, [this.now().getTime(), record.id]);
           replaced = true;
         }
       }
-      if (existing === undefined) this.insert(id, hash, { name: SETTING_KEY_NAME, scope: "admin", limits: {} }, true);
-    })();
-    this.cache = undefined;
+      if (existing === undefined) await this.insert(tx, id, hash, { name: SETTING_KEY_NAME, scope: "admin", limits: {} }, true);
+    });
     if (existing !== undefined) return existing.record.revokedAt !== undefined ? "revoked" : "present";
     return replaced ? "replaced" : "created";
   }
@@ -199,41 +190,56 @@ export class KeyStore {
     return entry.record;
   }
 
-  private insert(id: string, hash: Buffer, key: NewKey, fromSetting: boolean): void {
-    this.statements.insert.run(
-      id,
-      key.name,
-      key.scope,
-      key.models === undefined ? null : JSON.stringify(key.models),
-      key.limits?.rpm ?? null,
-      key.limits?.tpm ?? null,
-      key.limits?.maxParallel ?? null,
-      hash,
-      this.now().getTime(),
-      key.expiresAt?.getTime() ?? null,
-      fromSetting ? 1 : 0,
+  /**
+   * Inserts a key. The setting's key is inserted unless a key of its id exists (a replica that started at the same
+   * time stored it first); any other key's id is new (a clash fails rather than answer with another key's record).
+   */
+  private async insert(tx: SqlExecutor, id: string, hash: Buffer, key: NewKey, fromSetting: boolean): Promise<void> {
+    await tx.run(
+      `INSERT INTO api_keys (id, name, scope, models, rpm, tpm, max_parallel, hash, created_at, expires_at, from_setting)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)${fromSetting ? " ON CONFLICT (id) DO NOTHING" : ""}`,
+      [
+        id,
+        key.name,
+        key.scope,
+        key.models === undefined ? null : JSON.stringify(key.models),
+        key.limits?.rpm ?? null,
+        key.limits?.tpm ?? null,
+        key.limits?.maxParallel ?? null,
+        hash,
+        this.now().getTime(),
+        key.expiresAt?.getTime() ?? null,
+        fromSetting ? 1 : 0,
+      ],
     );
-    this.cache = undefined;
   }
 
+  /**
+   * Records a key's use, at most once a minute, without waiting (nor failing the request): the time is for people
+   * reading the list, not a change of what the key may do, so other replicas read it at their next reload.
+   */
   private noteUse(entry: Entry, now: Date): void {
     const last = entry.record.lastUsedAt?.getTime() ?? 0;
     if (now.getTime() - last < LAST_USED_RESOLUTION_MS) return;
-    this.statements.touch.run(now.getTime(), entry.record.id);
     entry.record = { ...entry.record, lastUsedAt: now };
+    this.db.run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now.getTime(), entry.record.id]).catch(() => undefined);
   }
 
   private entries(): Map<string, Entry> {
-    const version = Number(this.statements.version.get());
-    if (this.cache?.version === version) return this.cache.byId;
-    const byId = new Map<string, Entry>();
-    for (const row of this.statements.all.all()) {
-      const entry = toEntry(rowSchema.parse(row));
-      byId.set(entry.record.id, entry);
-    }
-    this.cache = { version, byId };
-    return byId;
+    return this.cache.value;
   }
+}
+
+const REVOKE = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
+
+/** Every key by id, oldest first. */
+async function readEntries(db: SqlExecutor): Promise<Map<string, Entry>> {
+  const byId = new Map<string, Entry>();
+  for (const row of await db.all("SELECT * FROM api_keys ORDER BY created_at, id")) {
+    const entry = toEntry(rowSchema.parse(row));
+    byId.set(entry.record.id, entry);
+  }
+  return byId;
 }
 
 function toEntry(row: z.infer<typeof rowSchema>): Entry {

@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.js";
-import type { Db } from "../store/database.js";
+import type { SqlDatabase } from "../store/database.js";
 import { keysRequired } from "./authenticate.js";
 import { KeyStore, type SettingKeyState } from "./key-store.js";
 
@@ -20,9 +20,9 @@ const SETTING_KEY_NOTICES: Record<SettingKeyState, KeyNotice> = {
  * The server's key store: AI_SERVER_ADMIN_KEY's key ensured, and whether requests need a key said on `notify` (never
  * a key itself).
  */
-export function openKeys(db: Db, config: Config, notify: (notice: KeyNotice) => void): KeyStore {
-  const keys = new KeyStore(db);
-  if (config.adminKey.trim() !== "") notify(SETTING_KEY_NOTICES[keys.ensureSettingKey(config.adminKey.trim())]);
+export async function openKeys(db: SqlDatabase, config: Config, notify: (notice: KeyNotice) => void): Promise<KeyStore> {
+  const keys = await KeyStore.open(db);
+  if (config.adminKey.trim() !== "") notify(SETTING_KEY_NOTICES[await keys.ensureSettingKey(config.adminKey.trim())]);
   notify(
     keysRequired(config, keys)
       ? { level: "info", message: "API keys: required on every route but /, /health and /ready" }

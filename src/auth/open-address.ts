@@ -14,17 +14,17 @@ export function isLoopbackHost(host: string): boolean {
 /**
  * Why the server must not start, or undefined: it would listen on a non-loopback address with no usable API key
  * and without AI_SERVER_ALLOW_OPEN=1, where anyone who reaches it could use and change it. The message says what
- * to do. Reads the keys from the database under AI_SERVER_HOME.
+ * to do. Reads the keys from the database (under AI_SERVER_HOME, or AI_SERVER_DATABASE_URL's).
  */
 export async function openAddressRefusal(config: Config): Promise<string | undefined> {
   const { host, port } = parseListenAddress(config.host);
   if (isLoopbackHost(host) || config.allowOpen || config.adminKey !== "") return undefined;
   await mkdir(config.home, { recursive: true });
-  const db = openDatabase(dataPaths(config.home).database);
+  const db = await openDatabase({ file: dataPaths(config.home).database, url: config.databaseUrl });
   try {
-    if (new KeyStore(db).hasUsableKey()) return undefined;
+    if ((await KeyStore.open(db)).hasUsableKey()) return undefined;
   } finally {
-    db.close();
+    await db.close();
   }
   return [
     `ai-server: refusing to start: AI_SERVER_HOST=${config.host} listens on ${host}:${port}, beyond this machine, and no API key exists,`,

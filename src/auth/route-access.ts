@@ -58,6 +58,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   "POST /api/pull": "admin",
   "HEAD /api/blobs/:digest": "admin",
   "POST /api/blobs/:digest": "admin",
+  // Whole model weights, for a replica fetching what it lacks from its peers.
+  "GET /api/blobs/:digest": "admin",
   "POST /api/jobs": "admin",
   "GET /api/jobs": "admin",
   "GET /api/jobs/:id": "admin",

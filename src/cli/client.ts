@@ -43,7 +43,7 @@ export async function clientFor(): Promise<CliClient> {
     const { HttpCliClient } = await import("./http-client.js");
     return new HttpCliClient(base, cliApiKey(config));
   }
-  const { store, db, close } = await openModelStore(config.home);
+  const { store, db, close } = await openModelStore(config.home, { databaseUrl: config.databaseUrl });
   const { LocalCliClient } = await import("./local-client.js");
   const { quantizerFor } = await import("../quantize/quantizer-for.js");
   return new LocalCliClient(store, close, quantizerFor(config, store, db));

@@ -13,8 +13,8 @@ import { ApiError, ServerApi } from "./http-client.js";
 
 /**
  * `ai-server keys create|list|revoke`: through the running server's admin routes (with AI_SERVER_API_KEY or
- * AI_SERVER_ADMIN_KEY when it requires a key), or on the database under AI_SERVER_HOME when no server runs, with the
- * same checks.
+ * AI_SERVER_ADMIN_KEY when it requires a key), or on the database (under AI_SERVER_HOME, or AI_SERVER_DATABASE_URL's)
+ * when no server runs, with the same checks.
  */
 
 /** `keys create`'s options as commander hands them over. */
@@ -36,7 +36,7 @@ interface KeysBackend {
   create(body: Record<string, unknown>): Promise<WireCreatedKey>;
   list(): Promise<WireKey[]>;
   revoke(id: string): Promise<WireKey>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** `keys create`: prints the key alone on stdout (once: only its hash is kept), what it is on stderr. */
@@ -111,7 +111,7 @@ async function withBackend(work: (keys: KeysBackend) => Promise<void>): Promise<
   try {
     await work(keys);
   } finally {
-    keys.close();
+    await keys.close();
   }
 }
 
@@ -120,8 +120,13 @@ async function keysBackend(): Promise<KeysBackend> {
   const base = serverUrl(config);
   if (await answers(base)) return serverBackend(new ServerApi(base, cliApiKey(config)));
   await mkdir(config.home, { recursive: true });
-  const db = openDatabase(dataPaths(config.home).database);
-  return localBackend(new KeyStore(db), () => db.close());
+  const db = await openDatabase({ file: dataPaths(config.home).database, url: config.databaseUrl });
+  try {
+    return localBackend(await KeyStore.open(db), () => db.close());
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
 }
 
 function serverBackend(api: ServerApi): KeysBackend {
@@ -140,20 +145,20 @@ function serverBackend(api: ServerApi): KeysBackend {
     create: (body) => call<WireCreatedKey>("POST", "/api/keys", body),
     list: async () => (await call<{ keys: WireKey[] }>("GET", "/api/keys")).keys,
     revoke: (id) => call<WireKey>("DELETE", `/api/keys/${encodeURIComponent(id)}`),
-    close: () => {},
+    close: async () => undefined,
   };
 }
 
-function localBackend(store: KeyStore, close: () => void): KeysBackend {
+function localBackend(store: KeyStore, close: () => Promise<void>): KeysBackend {
   return {
     where: "in the local store (no server is running)",
     create: async (body) => {
       const now = new Date();
-      const { key, record } = store.create(toNewKey(parseBody(newKeySchema, body), now));
+      const { key, record } = await store.create(toNewKey(parseBody(newKeySchema, body), now));
       return { ...toWireKey(record, now), key };
     },
     list: async () => store.list().map((record) => toWireKey(record, new Date())),
-    revoke: async (id) => toWireKey(store.revoke(id), new Date()),
+    revoke: async (id) => toWireKey(await store.revoke(id), new Date()),
     close,
   };
 }

@@ -8,7 +8,7 @@ import type { CliClient, CreateOptions, ModelRow } from "./client.js";
 export class LocalCliClient implements CliClient {
   readonly mode = "local";
 
-  constructor(private readonly store: ModelStore, private readonly closeStore: () => void, private readonly quantizer: Quantizer) {}
+  constructor(private readonly store: ModelStore, private readonly closeStore: () => Promise<void>, private readonly quantizer: Quantizer) {}
 
   async list(): Promise<ModelRow[]> {
     return this.store.list().map((m) => ({
@@ -50,6 +50,6 @@ export class LocalCliClient implements CliClient {
   }
 
   async close(): Promise<void> {
-    this.closeStore();
+    await this.closeStore();
   }
 }

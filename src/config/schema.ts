@@ -99,6 +99,34 @@ export const settings = {
     description: "Longest a request may wait (for a load, memory or a slot) and run before it ends with a timeout error; 0 = no limit.",
     schema: duration("10m"),
   },
+  upstreamMaxParallel: {
+    env: "AI_SERVER_UPSTREAM_MAX_PARALLEL",
+    description:
+      "Requests an upstream model (one served by remote OpenAI-compatible endpoints, `upstream` on /api/create) sends at once, unless its max_parallel says otherwise; the remote engine batches them.",
+    schema: z.coerce.number().int().min(1).max(4096).default(32),
+  },
+  upstreamConnectTimeoutMs: {
+    env: "AI_SERVER_UPSTREAM_CONNECT_TIMEOUT",
+    description: "Longest wait for a connection to an upstream endpoint (unless the model's connect_timeout says otherwise); past it the request goes to another endpoint.",
+    schema: duration("5s"),
+  },
+  upstreamFirstByteTimeoutMs: {
+    env: "AI_SERVER_UPSTREAM_FIRST_BYTE_TIMEOUT",
+    description:
+      "Longest wait for an upstream endpoint's answer to begin (its prompt read), and between two pieces of a streamed answer (unless the model's first_byte_timeout says otherwise); a request that got nothing yet then goes to another endpoint.",
+    schema: duration("2m"),
+  },
+  upstreamCooldownMs: {
+    env: "AI_SERVER_UPSTREAM_COOLDOWN",
+    description:
+      "How long an upstream endpoint that failed (refused, reset, timed out, 5xx, 429) gets no traffic while another is left; doubled on each failure in a row (up to 5 minutes), reset by a success.",
+    schema: duration("30s"),
+  },
+  upstreamHealthIntervalMs: {
+    env: "AI_SERVER_UPSTREAM_HEALTH_INTERVAL",
+    description: "How often each endpoint of a loaded upstream model is checked (GET {url}/models); a failed check starts its cooldown. 0 = only when the model loads.",
+    schema: duration("10s"),
+  },
   preload: {
     env: "AI_SERVER_PRELOAD",
     description: "Models to load at start-up, comma separated; they stay loaded until evicted for memory. GET /health says when they are ready.",
@@ -264,6 +292,58 @@ export const settings = {
       .string()
       .default("")
       .refine((value) => value === "" || (/^rediss?:\/\/[^/]/.test(value) && URL.canParse(value)), { message: "expected a redis:// or rediss:// URL" }),
+  },
+  peers: {
+    env: "AI_SERVER_PEERS",
+    description:
+      "Other replicas of this server (base URLs, comma separated) that a replica lacking a model's weights fetches them from (GET /api/blobs/{digest}, sha256-verified) before trying the model's recorded source. Listing the replica itself is harmless.",
+    schema: z
+      .string()
+      .default("")
+      .transform((value) => value.split(",").map((s) => s.trim().replace(/\/+$/, "")).filter(Boolean))
+      .refine((urls) => urls.every((url) => /^https?:\/\/[^/]+/.test(url) && URL.canParse(url) && new URL(url).username === "" && new URL(url).password === ""), {
+        message: "expected http:// or https:// base URLs, comma separated, without credentials (the key presented to peers is AI_SERVER_PEER_KEY)",
+      }),
+  },
+  peerKey: {
+    env: "AI_SERVER_PEER_KEY",
+    secret: true,
+    description: "The admin API key this replica presents to its peers (AI_SERVER_PEERS) to fetch weights; default: AI_SERVER_ADMIN_KEY (replicas usually share it). A secret.",
+    schema: z.string().default(""),
+  },
+  sessionHeader: {
+    env: "AI_SERVER_SESSION_HEADER",
+    description:
+      'Request header naming the conversation a request belongs to (session affinity): a load balancer can hash on it so that a session stays on one replica, the replica echoes it in the response and steers the request to the slot that served the session last, whose KV cache holds its prefix. Empty: off.',
+    schema: z
+      .string()
+      .default("x-session-id")
+      .transform((value) => value.trim().toLowerCase())
+      .refine((value) => value === "" || /^[a-z0-9][a-z0-9-]{0,63}$/.test(value), { message: "expected a header name (letters, digits and dashes)" }),
+  },
+  replicaName: {
+    env: "AI_SERVER_REPLICA_NAME",
+    description: "This replica's name, sent in the x-ai-server-replica response header so that a response behind a load balancer says which replica served it. Empty: no header.",
+    schema: z
+      .string()
+      .default("")
+      .refine((value) => value === "" || /^[\w.:-]{1,64}$/.test(value), { message: "expected up to 64 letters, digits, dots, colons, dashes or underscores" }),
+  },
+  databaseUrl: {
+    env: "AI_SERVER_DATABASE_URL",
+    secret: true,
+    description:
+      "PostgreSQL that holds every server's state but the model bytes (model names and manifests, jobs, quantizations, API keys, the audit log, stored responses), so that every server given the same database shares them at once: postgres://[user[:password]@]host[:port]/database (or postgresql://; TLS and other options as libpq's URL parameters). Unset: the SQLite file ai-server.db in AI_SERVER_HOME, for this server alone.",
+    schema: z
+      .string()
+      .default("")
+      .refine((value) => value === "" || (/^postgres(ql)?:\/\//.test(value) && URL.canParse(value)), { message: "expected a postgres:// or postgresql:// URL" }),
+  },
+  jobLeaseMs: {
+    env: "AI_SERVER_JOB_LEASE",
+    description:
+      "With AI_SERVER_DATABASE_URL: how long a replica's claim on a pull it runs lasts unless renewed (it renews it every third of that); the pulls of a replica that died are taken over by another after it. A server restarted on the same host and home takes its own back at once.",
+    schema: duration("30s").refine((ms) => ms >= 1000, { message: "expected at least 1s" }),
   },
   tlsCert: {
     env: "AI_SERVER_TLS_CERT",

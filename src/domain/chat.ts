@@ -96,6 +96,8 @@ export interface ChatRequest {
   truncate?: boolean;
   /** A reply that reaches the context limit: keep generating by discarding the oldest context (default true), or stop there with `length`. */
   shift?: boolean;
+  /** The conversation this request continues (an opaque id): engines serve it on the slot whose cache holds its prefix. */
+  session?: string;
 }
 
 /** A plain completion: the prompt is either templated by the engine (as one user turn) or used as is (`raw`). */
@@ -116,4 +118,6 @@ export interface CompletionRequest {
   /** Templated mode only. */
   thinking?: ThinkingRequest;
   logprobs?: LogprobsRequest;
+  /** As ChatRequest's. */
+  session?: string;
 }

@@ -178,6 +178,16 @@ export class ServerShuttingDownError extends AppError {
   readonly status = 503;
 }
 
+/**
+ * The database that holds the server's state (AI_SERVER_DATABASE_URL's PostgreSQL) cannot be reached, refuses the
+ * credentials, or failed a query. At start-up the server says so and exits; afterwards a request that needs the
+ * state gets this error until the database answers again.
+ */
+export class DatabaseUnavailableError extends AppError {
+  readonly code = "database_unavailable";
+  readonly status = 503;
+}
+
 /** The model (with its context) can never fit in the memory budget, even with every other model unloaded. */
 export class InsufficientMemoryError extends AppError {
   readonly code = "insufficient_memory";
@@ -229,7 +239,10 @@ export class UpstreamAccessError extends AppError {
   readonly status = 403;
 }
 
-/** The upstream failed or answered something unusable (5xx after retries, a malformed answer, a redirect loop). */
+/**
+ * The upstream failed or answered something unusable (5xx after retries, a malformed answer, a redirect loop): the
+ * Hub or a registry for pulls, or the endpoints of a model served by them (none answered, or one failed mid-answer).
+ */
 export class UpstreamError extends AppError {
   readonly code = "upstream_failed";
   readonly status = 502;
@@ -239,6 +252,17 @@ export class UpstreamError extends AppError {
 export class DownloadVerificationError extends AppError {
   readonly code = "download_corrupt";
   readonly status = 502;
+}
+
+/**
+ * A model's weights are not on this replica and could not be fetched: no peer replica (AI_SERVER_PEERS) had them
+ * with the right sha256, and the source the model was pulled from (its finished pull job) could not provide them
+ * either, or there is none. The message gives the reason for each peer and source tried. Not a failed load: the next
+ * request tries again (nothing cools down).
+ */
+export class WeightsUnavailableError extends AppError {
+  readonly code = "weights_unavailable";
+  readonly status = 503;
 }
 
 /** Not enough free disk space for a download or a quantization; nothing was installed. */

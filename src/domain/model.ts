@@ -1,9 +1,12 @@
+import type { UpstreamConfig } from "./upstream.js";
+
 /** What a model can do; the values are Ollama's `capabilities` strings. */
 export type Capability = "completion" | "tools" | "insert" | "embedding" | "vision" | "thinking";
 
 /** Facts read from a model file's header; the store keeps them so listing never re-reads the weights. */
 export interface ModelMetadata {
-  format: "gguf";
+  /** "upstream": a model served by remote endpoints (no file; the rest is what its configuration says). */
+  format: "gguf" | "upstream";
   /** `general.architecture`, e.g. "llama". */
   architecture: string;
   /** Total number of weights. */
@@ -28,7 +31,7 @@ export interface ModelRecord {
   name: string;
   /** sha256 hex of the manifest. */
   digest: string;
-  /** sha256 hex of the weights blob. */
+  /** sha256 hex of the weights blob; for an upstream model, its configuration's key (upstreamDigest), not a blob. */
   modelDigest: string;
   /** A split GGUF's parts (their blob digests, in order; the first is modelDigest). Absent for one-file models. */
   splitDigests?: readonly string[];
@@ -43,6 +46,8 @@ export interface ModelRecord {
   license?: string;
   metadata: ModelMetadata;
   modifiedAt: Date;
+  /** Served by these remote endpoints instead of local weights (size 0, no blob). */
+  upstream?: UpstreamConfig;
 }
 
 /** llama.cpp's LLAMA_POOLING_TYPE_RANK: the model scores a (query, document) pair instead of embedding a text. */

@@ -1,6 +1,9 @@
 import os from "node:os";
 import { InvalidRequestError } from "../domain/errors.js";
-import type { Engine, EngineName, LoadedModel, LoadSpec, MemoryEstimate } from "./engine.js";
+import type { Engine, EngineName, LoadedModel, LoadSpec, MemoryEstimate, UPSTREAM_ENGINE } from "./engine.js";
+
+/** Every engine a LoadSpec can name: the local ones, and the upstream engine (remote endpoints). */
+type RoutedName = EngineName | typeof UPSTREAM_ENGINE;
 
 /**
  * One Engine for the scheduler that serves each model with the engine its spec names (a model's `engine`
@@ -8,11 +11,11 @@ import type { Engine, EngineName, LoadedModel, LoadSpec, MemoryEstimate } from "
  * (say, no llama-server build) fails the loads that ask for it with the reason, and is tried again next time.
  */
 export class EngineRouter implements Engine {
-  private readonly opened = new Map<EngineName, Promise<Engine>>();
+  private readonly opened = new Map<RoutedName, Promise<Engine>>();
 
   constructor(
     private readonly fallback: Engine & { readonly name: EngineName },
-    private readonly others: ReadonlyMap<EngineName, () => Promise<Engine>>,
+    private readonly others: ReadonlyMap<RoutedName, () => Promise<Engine>>,
   ) {
     this.opened.set(fallback.name, Promise.resolve(fallback));
   }

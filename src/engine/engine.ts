@@ -2,10 +2,13 @@ import type { ChatRequest, CompletionRequest } from "../domain/chat.js";
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token, TokenizeRequest } from "../domain/embedding.js";
 import type { EngineCrashedError } from "../domain/errors.js";
 import type { GenerationEvent } from "../domain/generation.js";
+import type { UpstreamConfig, UpstreamEndpointStatus } from "../domain/upstream.js";
 
 /** The engines a model can be served by (a model's `engine` parameter; AI_SERVER_ENGINE picks the default). */
 export const ENGINE_NAMES = ["llama-cpp", "llama-server"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
+/** The engine of models served by remote OpenAI-compatible endpoints (`upstream` on /api/create), never a parameter. */
+export const UPSTREAM_ENGINE = "upstream";
 
 /**
  * An inference engine. The scheduler sees only this interface, so an in-process engine and an out-of-process
@@ -38,7 +41,15 @@ export interface LoadSpec {
   /** Speculative decoding; absent = off. Output is the same with or without it, only faster when guesses hold. */
   speculative?: SpeculativeSpec;
   /** The engine that must serve this model; absent = the server's default. */
-  engine?: EngineName;
+  engine?: EngineName | typeof UPSTREAM_ENGINE;
+  /** A model served by remote endpoints (engine "upstream"; `modelPath` is then its configuration's key, no file). */
+  upstream?: UpstreamSpec;
+}
+
+/** What the upstream engine loads: the model's name (for its logs and metrics) and its endpoints. */
+export interface UpstreamSpec {
+  model: string;
+  config: UpstreamConfig;
 }
 
 /**
@@ -58,6 +69,20 @@ export interface ModelStats {
    * than one sequence (requests sharing the step), and the most sequences one step held.
    */
   batching?: { batches: number; multiSequence: number; maxSequences: number };
+  /** A model served by upstream endpoints: how each endpoint is doing. */
+  upstream?: UpstreamEndpointStatus[];
+  /** The KV cache now (absent when the engine cannot tell). */
+  kvCache?: KvCacheUsage;
+}
+
+/**
+ * A model's KV cache, in cells (one token of one sequence each): `size` for every slot together, `used` held by the
+ * requests running now. A free slot's cached prefix, kept for its conversation's next turn but given up to the next
+ * request that needs the slot, is not counted, as vLLM counts only the blocks running requests hold.
+ */
+export interface KvCacheUsage {
+  used: number;
+  size: number;
 }
 
 /** Bytes a model and its context need (or take), split by where they live. */
@@ -105,6 +130,11 @@ export interface LoadedModel {
   /** Text of token ids; an id outside the vocabulary fails with InvalidRequestError. */
   detokenize(tokens: readonly number[], signal: AbortSignal): Promise<string>;
   stats(): ModelStats;
+  /**
+   * Brings what `stats` reports up to date where the engine keeps it in another process (read when the metrics are
+   * scraped; bounded in time, it never fails). Absent: `stats` is always current.
+   */
+  refreshStats?(): Promise<void>;
   /**
    * Calls `listener` as soon as one of the model's processes dies on its own (at once if the generation process
    * already has), never for an unload. Engines without processes of their own have none: a crash in process takes

@@ -13,6 +13,11 @@ export interface RequestContext {
   principal: Principal;
   /** The model the request ran on (its normalised name), once known. */
   model?: string;
+  /**
+   * The conversation the request belongs to (AI_SERVER_SESSION_HEADER), when the client names one: the engines steer
+   * its generations to the slot that served the session last, whose KV cache holds its prefix.
+   */
+  session?: string;
   /** Tokens spent so far (all generations of the request: `n` choices, count_tokens…). */
   readonly usage: { promptTokens: number; cachedTokens: number; completionTokens: number };
   /**

@@ -4,6 +4,7 @@ import type { Lease, Scheduler } from "../scheduler/scheduler.js";
 import type { Metrics } from "../server/metrics.js";
 import { beginWork, currentRequest, recordUsage } from "./request-context.js";
 import { toKeepAliveMs, toLoadOptions, type ModelOptions } from "./model-options.js";
+import { inSession } from "./session.js";
 
 /**
  * Running a request on a model, whatever protocol it came in: lease a slot from the scheduler, run the engine,
@@ -63,7 +64,7 @@ export async function* streamOnModel(
   let done = false;
   const endWork = beginWork();
   try {
-    for await (const event of generate(lease.model, spec.signal)) {
+    for await (const event of generate(inSession(lease.model, currentRequest()?.session), spec.signal)) {
       if (event.type !== "done") {
         firstOutputNs ??= since(spec.startedNs);
         if (keepText !== undefined && event.type === "text") keepText(event.text);

@@ -1,85 +1,62 @@
 import { randomBytes } from "node:crypto";
-import { JobNotFoundError, toAppError, type AppError } from "../domain/errors.js";
-import { isFinal, JOB_STATES, type Job, type JobFile, type JobState, type PullChoice, type PullRequest } from "../domain/job.js";
+import { JobNotFoundError, toAppError } from "../domain/errors.js";
+import { isFinal, JOB_STATES, type Job, type JobState, type PullRequest } from "../domain/job.js";
 import { Semaphore } from "../scheduler/semaphore.js";
-import type { JobStore } from "./job-store.js";
+import type { JobClaim, JobStore } from "./job-store.js";
+import { persistJob } from "./job-persistence.js";
+import type { JobListener, JobProgress, JobsOptions, LiveJob, PullWork } from "./job-types.js";
+import { watchStoredJob } from "./stored-job-watch.js";
 import { Speedometer } from "./speedometer.js";
 
-/** How a running job reports what it does. */
-export interface JobProgress {
-  status(text: string): void;
-  /** Changes a file of the plan (by its index in `describe(plan).files`). */
-  file(index: number, update: Partial<JobFile>): void;
-  quantize(progress: { completed: number; total: number }): void;
-  notice(message: string): void;
-}
-
-/** The work a pull job does, injected (the jobs know nothing of the Hub, registries or the store). */
-export interface PullWork<Plan> {
-  /** The name the model of a request is stored under; throws for a bad name (so a job is never made for one). */
-  nameOf(request: PullRequest): string;
-  /** Resolves the request: what to fetch and why. Errors here are the ones users act on (not found, gated, …). */
-  plan(request: PullRequest, signal: AbortSignal, notice: (message: string) => void): Promise<Plan>;
-  describe(plan: Plan): { choice: PullChoice; warnings: string[]; files: JobFile[] };
-  /** Fetches and installs; may be called again for a plan it was interrupted in (it resumes). */
-  execute(plan: Plan, progress: JobProgress, signal: AbortSignal): Promise<void>;
-  /** Removes a plan's partial data (a cancelled job). */
-  discard(plan: Plan): Promise<void>;
-}
-
-/** Called with a job's state at once and on every change; `failure` is the error a failed job ended with. */
-export type JobListener = (job: Job, failure?: AppError) => void;
-
-interface LiveJob<Plan> {
-  job: Job;
-  plan?: Plan;
-  abort: AbortController;
-  /** Why it was stopped, when it was: a cancel ends it, a shutdown leaves it to resume. */
-  stop?: "cancel" | "shutdown";
-  failure?: AppError;
-  listeners: Set<JobListener>;
-  speed: Speedometer;
-  notifyTimer?: NodeJS.Timeout;
-  savedAt: number;
-  done: Promise<void>;
-}
+export type { JobListener, JobProgress, JobsOptions, PullWork } from "./job-types.js";
 
 const NOTIFY_EVERY_MS = 100;
 const SAVE_EVERY_MS = 1000;
+/** A job's claim lasts this long without being renewed; a replica that died leaves its jobs to the others after it. */
+export const JOB_LEASE_MS = 30_000;
 
 /**
- * The background jobs: pulls that run whether or not anyone watches. A job is written to SQLite before it starts
- * and whenever it changes state, so it is never silently lost: a restart lists it and resumes it. Resolving (what
- * to download) starts at once; downloading waits for one of `maxRunning` slots. Two pulls of one model share one
- * job. Cancelling stops it and removes its partial data; shutting down stops it and leaves it to resume.
+ * The background jobs: pulls that run whether or not anyone watches. A job is written to the database before it
+ * starts and whenever it changes state, so it is never silently lost: a restart lists it and resumes it, and every
+ * replica sharing the database lists it with its progress. Resolving (what to download) starts at once;
+ * downloading waits for one of `maxRunning` slots. Two pulls of one model share one job. Cancelling stops it and
+ * removes its partial data; shutting down stops it and leaves it to resume.
+ *
+ * Each job is claimed by the process running it (the `owner` and `lease_until` columns), renewed while it runs: a
+ * replica takes over unfinished jobs whose claim lapsed (their replica died), checking every half lease. A process
+ * whose job was removed (cancelled on another replica) or claimed by another stops it at its next write.
  */
 export class Jobs<Plan> {
   private readonly live = new Map<string, LiveJob<Plan>>();
+  /** Jobs being stored before they run, by model (a second start joins) and by id (not taken over meanwhile). */
+  private readonly starting = new Map<string, Promise<Job>>();
+  private readonly inserting = new Set<string>();
   private readonly slots: Semaphore;
+  private readonly claim: JobClaim;
+  private readonly log: (message: string) => void;
+  private readonly downloaded: (bytes: number) => void;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
 
   constructor(
     private readonly store: JobStore<Plan>,
     private readonly work: PullWork<Plan>,
-    options: {
-      maxRunning: number;
-      log?: (message: string) => void;
-      /** Told of the bytes downloaded as they arrive (the metrics); not of bytes a resumed download already had. */
-      downloaded?: (bytes: number) => void;
-    },
+    options: JobsOptions,
   ) {
     this.slots = new Semaphore(options.maxRunning);
+    this.claim = { owner: options.owner ?? `${process.pid}-${randomBytes(6).toString("hex")}`, leaseMs: options.leaseMs ?? JOB_LEASE_MS };
     this.log = options.log ?? (() => undefined);
     this.downloaded = options.downloaded ?? (() => undefined);
   }
 
-  private readonly log: (message: string) => void;
-  private readonly downloaded: (bytes: number) => void;
-
-  /** Starts a pull, or joins the one already running for the same model. Returns the job as it is now. */
-  start(request: PullRequest): Job {
+  /** Starts a pull, or joins the one already running for the same model. Returns the job as it is now, once stored. */
+  async start(request: PullRequest): Promise<Job> {
     const model = this.work.nameOf(request);
     const running = [...this.live.values()].find((live) => live.job.model.toLowerCase() === model.toLowerCase() && !isFinal(live.job.state));
     if (running) return this.snapshot(running);
+    const key = model.toLowerCase();
+    const starting = this.starting.get(key);
+    if (starting) return starting;
     const job: Job = {
       id: randomBytes(6).toString("hex"),
       type: "pull",
@@ -93,59 +70,74 @@ export class Jobs<Plan> {
       bytesPerSecond: 0,
       etaSeconds: null,
     };
-    this.store.insert(job);
-    return this.snapshot(this.launch(job, undefined));
+    this.inserting.add(job.id);
+    const begun = this.store
+      .insert(job, this.claim)
+      .then(() => this.snapshot(this.launch(job, undefined)))
+      .finally(() => {
+        this.starting.delete(key);
+        this.inserting.delete(job.id);
+      });
+    this.starting.set(key, begun);
+    return begun;
   }
 
-  /** Takes up the jobs a previous run left unfinished (at start-up). */
-  resume(): void {
-    for (const { job, plan } of this.store.unfinished()) {
-      if (this.live.has(job.id)) continue;
-      this.log(`resuming pull job ${job.id} (${job.model})`);
-      this.launch({ ...job, state: "queued", status: plan === undefined ? "resolving" : "waiting for a download slot" }, plan);
-    }
+  /**
+   * Takes up the jobs a previous run left unfinished (at start-up); from then on renews this process's claims and,
+   * every half lease, takes over the jobs of replicas that died.
+   */
+  async resume(): Promise<void> {
+    await this.takeOver();
+    const warn = (error: unknown): void => this.log(`taking over jobs failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.timers = [
+      setInterval(() => void this.takeOver().catch(warn), this.claim.leaseMs / 2),
+      setInterval(() => this.live.forEach((live) => void this.persist(live)), this.claim.leaseMs / 3),
+    ];
+    for (const timer of this.timers) timer.unref();
   }
 
-  get(id: string): Job {
+  async get(id: string): Promise<Job> {
     const live = this.live.get(id);
     if (live) return this.snapshot(live);
-    const stored = this.store.get(id);
+    const stored = await this.store.get(id);
     if (!stored) throw new JobNotFoundError(id);
     return stored.job;
   }
 
   /** Every job, newest first; only those in `states` when given. */
-  list(states?: readonly JobState[]): Job[] {
-    return this.store
-      .list()
-      .map(({ job }) => (this.live.has(job.id) ? this.get(job.id) : job))
+  async list(states?: readonly JobState[]): Promise<Job[]> {
+    return (await this.store.list())
+      .map(({ job }) => {
+        const live = this.live.get(job.id);
+        return live ? this.snapshot(live) : job;
+      })
       .filter((job) => states === undefined || states.includes(job.state));
   }
 
   /** How many jobs are in each state, as stored (every state present, 0 included). */
-  countByState(): Record<JobState, number> {
+  async countByState(): Promise<Record<JobState, number>> {
     const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
-    for (const { state, count } of this.store.countByState()) counts[state] = count;
+    for (const { state, count } of await this.store.countByState()) counts[state] = count;
     return counts;
   }
 
   /**
-   * Calls `listener` with the job now and on every change until it ends (then once more with its final state).
-   * Returns the function that stops listening.
+   * Calls `listener` with the job now and on every change until it ends (then once more with its final state); a
+   * job this process does not run (another replica's) is followed in the database. Returns the function that stops
+   * listening.
    */
   subscribe(id: string, listener: JobListener): () => void {
     const live = this.live.get(id);
-    if (!live) {
-      const job = this.get(id);
-      listener(job);
-      return () => undefined;
-    }
+    if (!live) return watchStoredJob(this.store, id, listener);
     live.listeners.add(listener);
     listener(this.snapshot(live), live.failure);
     return () => live.listeners.delete(listener);
   }
 
-  /** Stops a queued or running job, removes its partial data, and removes the job; returns it as it ended. */
+  /**
+   * Stops a queued or running job, removes its partial data, and removes the job; returns it as it ended. A job
+   * another replica runs is removed here, and that replica stops it (removing its partial data) at its next write.
+   */
   async cancel(id: string): Promise<Job> {
     const live = this.live.get(id);
     if (live) {
@@ -154,13 +146,16 @@ export class Jobs<Plan> {
       await live.done;
       return this.snapshot(live);
     }
-    const job = this.get(id);
-    this.store.remove(id);
+    const job = await this.get(id);
+    await this.store.remove(id);
     return job;
   }
 
   /** Stops every job, leaving them to resume at the next start. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.timers.forEach(clearInterval);
+    await Promise.allSettled([...this.starting.values()]);
     const all = [...this.live.values()];
     for (const live of all) {
       live.stop ??= "shutdown";
@@ -169,8 +164,28 @@ export class Jobs<Plan> {
     await Promise.all(all.map((live) => live.done));
   }
 
+  /** Claims and runs the unfinished jobs nobody runs: left by this server's previous run, or by a replica that died. */
+  private async takeOver(): Promise<void> {
+    for (const { job, plan } of await this.store.unfinished()) {
+      const mine = (): boolean => this.live.has(job.id) || this.inserting.has(job.id);
+      if (this.closed || mine() || !(await this.store.claim(job.id, this.claim)) || this.closed || mine()) continue;
+      this.log(`resuming pull job ${job.id} (${job.model})`);
+      this.launch({ ...job, state: "queued", status: plan === undefined ? "resolving" : "waiting for a download slot" }, plan);
+    }
+  }
+
   private launch(job: Job, plan: Plan | undefined): LiveJob<Plan> {
-    const live: LiveJob<Plan> = { job, ...(plan !== undefined && { plan }), abort: new AbortController(), listeners: new Set(), speed: new Speedometer(), savedAt: 0, done: Promise.resolve() };
+    const live: LiveJob<Plan> = {
+      job,
+      ...(plan !== undefined && { plan }),
+      abort: new AbortController(),
+      listeners: new Set(),
+      speed: new Speedometer(),
+      savedAt: 0,
+      dirty: false,
+      owned: true,
+      done: Promise.resolve(),
+    };
     this.live.set(job.id, live);
     live.done = this.run(live);
     return live;
@@ -199,6 +214,8 @@ export class Jobs<Plan> {
       await this.ended(live, error);
     } finally {
       clearTimeout(live.notifyTimer);
+      // Its final state is stored before anyone is told of it (another replica asked next must see it too).
+      while (live.saving) await live.saving;
       this.live.delete(job.id);
       this.emit(live);
       live.listeners.clear();
@@ -207,13 +224,15 @@ export class Jobs<Plan> {
 
   private async ended(live: LiveJob<Plan>, error: unknown): Promise<void> {
     if (live.stop === "shutdown") {
-      this.store.save(live.job, live.plan);
+      await this.persist(live);
       return;
     }
-    if (live.stop === "cancel") {
+    if (live.stop === "cancel" || live.stop === "released") {
+      if (live.stop === "released") this.log(`pull job ${live.job.id} (${live.job.model}) was cancelled or taken over by another replica: stopped here`);
       if (live.plan !== undefined) await this.work.discard(live.plan).catch((failure: unknown) => this.log(`job ${live.job.id}: removing partial data failed: ${String(failure)}`));
       Object.assign(live.job, { state: "cancelled", status: "cancelled", finishedAt: new Date() });
-      this.store.remove(live.job.id);
+      while (live.saving) await live.saving;
+      if (live.stop === "cancel") await this.store.remove(live.job.id).catch((failure: unknown) => this.log(`job ${live.job.id}: removing it failed: ${String(failure)}`));
       return;
     }
     const failure = toAppError(error);
@@ -245,14 +264,18 @@ export class Jobs<Plan> {
     this.update(live, { notice: message }, true);
   }
 
-  /** Applies a change; saves it (at once when it matters, else at most every second) and tells the listeners. */
+  /**
+   * Applies a change; saves it (at once when it matters, else at most every second) and tells the listeners (of a
+   * final state, once it is stored: see run).
+   */
   private update(live: LiveJob<Plan>, change: Partial<Job>, important: boolean): void {
     Object.assign(live.job, change);
     const now = Date.now();
     if (important || now - live.savedAt >= SAVE_EVERY_MS) {
-      this.store.save(live.job, live.plan);
+      void this.persist(live);
       live.savedAt = now;
     }
+    if (isFinal(live.job.state)) return;
     if (important) {
       clearTimeout(live.notifyTimer);
       live.notifyTimer = undefined;
@@ -263,6 +286,10 @@ export class Jobs<Plan> {
         this.emit(live);
       }, NOTIFY_EVERY_MS);
     }
+  }
+
+  private persist(live: LiveJob<Plan>): Promise<void> {
+    return persistJob(live, this.store, this.claim, this.log);
   }
 
   private emit(live: LiveJob<Plan>): void {

@@ -8,7 +8,7 @@ import { parsePullName } from "./pull-name.js";
 import { planPull, type PullPlan } from "./pull-plan.js";
 
 /** Where the Hub is and how this server authenticates to it, from the settings. */
-function hubSettingsOf(config: Config): PullExecutor["hub"] {
+export function hubSettingsOf(config: Config): PullExecutor["hub"] {
   return { endpoint: config.hfEndpoint, token: config.hfToken, tokenPath: config.hfTokenPath, home: config.hfHome };
 }
 

@@ -1,13 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import type Database from "better-sqlite3";
 import { formatBytes } from "../domain/byte-size.js";
 import { InsufficientStorageError, QuantizationError, RequestCancelledError, toAppError } from "../domain/errors.js";
 import { modelMetadataFrom } from "../gguf/model-metadata.js";
 import { readGguf } from "../gguf/read-gguf.js";
 import { parseDigest } from "../store/blob-store.js";
-import type { Db } from "../store/database.js";
+import type { SqlDatabase } from "../store/database.js";
 import { freeBytes } from "../store/disk-space.js";
 import type { ModelStore } from "../store/model-store.js";
 import { runQuantizeTool, type QuantizeProgress } from "./run-tool.js";
@@ -20,7 +19,7 @@ export interface QuantizerOptions {
   /** The quantize tool's path; rejects with an Error saying what is missing and how to get it. */
   binary: () => Promise<string>;
   store: ModelStore;
-  db: Db;
+  db: SqlDatabase;
   /** CPU threads the tool uses. */
   threads: number;
   /** Where the tool writes its output: on the blob store's file system, so that adopting the result is a rename. */
@@ -55,21 +54,9 @@ const SOURCE_BITS: Readonly<Record<string, number>> = { F32: 32, F16: 16, BF16: 
  */
 export class Quantizer {
   private readonly runs = new Map<string, SharedRun>();
-  private readonly statements: {
-    find: Database.Statement<[string, string], unknown>;
-    record: Database.Statement<[string, string, string, number]>;
-  };
   private swept?: Promise<void>;
 
-  constructor(private readonly options: QuantizerOptions) {
-    this.statements = {
-      find: options.db.prepare<[string, string]>("SELECT result_digest FROM quantizations WHERE source_digest = ? AND type = ?").pluck(),
-      record: options.db.prepare<[string, string, string, number]>(
-        `INSERT INTO quantizations (source_digest, type, result_digest, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(source_digest, type) DO UPDATE SET result_digest = excluded.result_digest, created_at = excluded.created_at`,
-      ),
-    };
-  }
+  constructor(private readonly options: QuantizerOptions) {}
 
   /**
    * Reads the source's header and says what quantizing it to `type` would be, or why it cannot be (without
@@ -124,7 +111,7 @@ export class Quantizer {
   }
 
   private async madeBefore(source: string, type: string): Promise<string | undefined> {
-    const result = this.statements.find.get(source, type);
+    const result = (await this.options.db.get("SELECT result_digest FROM quantizations WHERE source_digest = ? AND type = ?", [source, type]))?.result_digest;
     if (typeof result !== "string") return undefined;
     return (await this.options.store.blobs.has(result)) ? result : undefined;
   }
@@ -144,7 +131,11 @@ export class Quantizer {
         throw new QuantizationError(`the quantize tool wrote an invalid GGUF file: ${toAppError(error).message}`);
       });
       const digest = await store.blobs.adoptHashed(output, { signal });
-      this.statements.record.run(source, plan.type, digest, Date.now());
+      await this.options.db.run(
+        `INSERT INTO quantizations (source_digest, type, result_digest, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(source_digest, type) DO UPDATE SET result_digest = excluded.result_digest, created_at = excluded.created_at`,
+        [source, plan.type, digest, Date.now()],
+      );
       return digest;
     } catch (error) {
       throw signal.aborted ? new RequestCancelledError() : error;

@@ -13,6 +13,7 @@ import { LeasedModel, type Lease } from "./lease.js";
 import { budgetOf, describe, larger, NO_MEMORY, subtract, total, type Memory } from "./memory.js";
 import { chooseSlots, fixedSlots, modelParallel, type SlotChoice } from "./slots.js";
 import { Semaphore } from "./semaphore.js";
+import { DEFAULT_UPSTREAM_SLOTS, upstreamSlotsReason, upstreamSpec } from "./upstream-spec.js";
 import type { AcquireOptions, Instance, ModelRequests, RunningModel, SchedulerOptions, SchedulerStatus } from "./types.js";
 
 export type { Lease, ModelHandle } from "./lease.js";
@@ -109,6 +110,11 @@ export class Scheduler {
     );
   }
 
+  /** Brings every loaded model's engine counters up to date (before a scrape; bounded by the engines, never fails). */
+  async refreshStats(): Promise<void> {
+    await Promise.all([...this.instances.values()].map((i) => i.model?.refreshStats?.()));
+  }
+
   /** Requests on every model loaded or loading: holding a slot, or waiting for one or for the load (a scrape's read). */
   requests(): ModelRequests[] {
     return [...this.instances.values()].map((i) => ({ model: i.record.name, running: i.slots.inUse, waiting: i.slots.waiting + i.demand }));
@@ -155,6 +161,7 @@ export class Scheduler {
 
   /** The load spec a request needs: context (capped at the model's), the model's slot count (0 = automatic), threads. */
   private specFor(record: ModelRecord, requestedContext: number | undefined): LoadSpec {
+    if (record.upstream) return upstreamSpec(record, record.upstream, this.options.upstreamSlots ?? DEFAULT_UPSTREAM_SLOTS);
     const trained = record.metadata.contextLength;
     const wanted = requestedContext ?? this.options.defaultContextSize;
     const contextSize = trained > 0 ? Math.min(wanted, trained) : wanted;
@@ -183,6 +190,7 @@ export class Scheduler {
       queued = true;
     };
     let loadDurationNs = 0;
+    let weightsHere = this.options.ensureWeights === undefined;
     try {
       for (;;) {
         if (signal.aborted) throw new RequestCancelledError();
@@ -194,6 +202,7 @@ export class Scheduler {
         if (latest) {
           // The name was re-created with other weights after this request looked it up, and the old ones are gone.
           record = latest;
+          weightsHere = this.options.ensureWeights === undefined;
           spec = this.specFor(record, contextSize);
           key = record.modelDigest;
           loadKey = loadKeyOf(key, spec);
@@ -205,6 +214,12 @@ export class Scheduler {
           this.retire(instance);
           await this.whileLive(instance, signal);
           continue;
+        }
+        if (!instance && !weightsHere) {
+          deadline.phase = "waiting for the model's weights to be fetched";
+          await this.options.ensureWeights?.(record, signal);
+          weightsHere = true;
+          continue; // much may have changed meanwhile
         }
         let starting = false;
         if (!instance) {
@@ -329,7 +344,8 @@ export class Scheduler {
       spec,
       slotsReason: "",
       slots: new Semaphore(spec.slots),
-      ready: this.loadChain.then(() => this.admitAndLoad(instance)).then(onLoaded, onFailed),
+      // A model served by remote endpoints takes no memory here and waits for no local load.
+      ready: (spec.upstream ? Promise.resolve().then(() => this.loadRemote(instance)) : this.loadChain.then(() => this.admitAndLoad(instance))).then(onLoaded, onFailed),
       loadAbort: new AbortController(),
       booked: NO_MEMORY,
       demand: 0,
@@ -339,7 +355,7 @@ export class Scheduler {
       lastUsed: ++this.uses,
       retiring: false,
     };
-    this.loadChain = instance.ready.catch(() => undefined); // one load at a time; waiters may all have left
+    if (!spec.upstream) this.loadChain = instance.ready.catch(() => undefined); // one load at a time; waiters may all have left
     this.instances.set(instance.key, instance);
     this.dropStale();
     return instance;
@@ -380,6 +396,19 @@ export class Scheduler {
   }
 
   /**
+   * Loads a model served by remote endpoints (its engine checks them): nothing to admit, since it holds no memory here,
+   * and so no local model is ever unloaded for it.
+   */
+  private async loadRemote(instance: Instance): Promise<LoadedModel> {
+    if (instance.loadAbort.signal.aborted) throw new RequestCancelledError();
+    if (instance.spec.upstream) instance.slotsReason = upstreamSlotsReason(instance.spec.upstream.config);
+    const started = performance.now();
+    const model = await this.engine.load(instance.spec, instance.loadAbort.signal);
+    this.options.events?.modelLoaded(instance.record.name, (performance.now() - started) / 1000);
+    return model;
+  }
+
+  /**
    * Settles `instance`'s slot count: the one set by hand, or (automatic) the most that fit in the memory the other
    * models leave free now.
    */
@@ -397,16 +426,19 @@ export class Scheduler {
     instance.slots.resize(choice.slots);
   }
 
-  /** Every loaded, loading or unloading instance, as admission sees it. */
+  /**
+   * Every loaded, loading or unloading instance, as admission sees it; upstream models are not among them (they hold
+   * no memory and do not count against AI_SERVER_MAX_LOADED_MODELS).
+   */
   private residents(): Resident[] {
-    const live = [...this.instances.values()].map((i) => ({
+    const live = [...this.instances.values()].filter((i) => !i.spec.upstream).map((i) => ({
       key: i.key,
       memory: i.booked,
       idle: this.isIdle(i),
       lastUsed: i.lastUsed,
       stale: this.isStale(i),
     }));
-    const leaving = [...this.unloadingInstances].map((i) => ({ key: `unloading:${i.key}`, memory: i.booked, idle: false, lastUsed: i.lastUsed, stale: true }));
+    const leaving = [...this.unloadingInstances].filter((i) => !i.spec.upstream).map((i) => ({ key: `unloading:${i.key}`, memory: i.booked, idle: false, lastUsed: i.lastUsed, stale: true }));
     return [...live, ...leaving];
   }
 

@@ -15,6 +15,8 @@ export interface SchedulerOptions {
    */
   slotsPerModel: number;
   threads: number;
+  /** Slots of a model served by remote endpoints whose configuration names no max_parallel (default 32). */
+  upstreamSlots?: number;
   /** Requests that may wait (for a load, memory or a slot), across all models, before new ones get 503. */
   maxQueue: number;
   /** Most models loaded at once; 0 = no cap. */
@@ -34,6 +36,12 @@ export interface SchedulerOptions {
   isReferenced?: (modelDigest: string) => boolean;
   /** The record stored under a name now (a request that looked up a name just before a hot swap follows it). */
   latest?: (name: string) => ModelRecord | undefined;
+  /**
+   * Makes sure a model's weights are on this machine before its load starts (a replica fetches those it lacks from a
+   * peer or the model's recorded source); rejects when they cannot be had. Not part of the load: its failure starts
+   * no cooldown, and other loads go on meanwhile.
+   */
+  ensureWeights?: (record: ModelRecord, signal: AbortSignal) => Promise<void>;
   /** The clock, in milliseconds (injectable for tests). */
   now?: () => number;
   /** Told of loads, failed loads and engine crashes as they happen (the metrics). */

@@ -5,8 +5,8 @@ import type { Services } from "../services.js";
 
 /**
  * GET /health and GET /ready (ours, open to every client). Both answer from what the server holds in memory (and
- * /ready from one SQLite read): nothing on their path waits for the scheduler's queue, a load or an engine, so they
- * answer at once while every slot is busy.
+ * /ready from one real read of the database, SQLite or PostgreSQL): nothing on their path waits for the scheduler's
+ * queue, a load or an engine, so they answer at once while every slot is busy.
  */
 export function healthRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
@@ -33,7 +33,7 @@ export function healthRoutes(services: Services): FastifyPluginAsync {
         reasons.push(`start-up preloads in progress (${finished} of ${entries.length} done)`);
       }
       try {
-        services.store.checkReadable();
+        await withTimeout(services.store.checkReadable(), READ_TIMEOUT_MS, `no answer within ${READ_TIMEOUT_MS / 1000}s`);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         request.log.warn({ err: error }, "readiness: the store cannot be read");
@@ -42,6 +42,15 @@ export function healthRoutes(services: Services): FastifyPluginAsync {
       return reasons.length === 0 ? reply.send({ status: "ready" }) : reply.status(503).send({ status: "not ready", reasons });
     });
   };
+}
+
+/** How long /ready waits for its read of the database (a load balancer's check gives up soon too). */
+const READ_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export interface HealthResponse {

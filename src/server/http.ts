@@ -14,8 +14,10 @@ import { decodeRequestBodies } from "./body-encoding.js";
 import { installBodyTimeout } from "./body-timeout.js";
 import { answerClientError } from "./client-errors.js";
 import { healthRoutes } from "./health.js";
+import { installStateRefresh } from "./fresh-state.js";
 import { installRequestContext, requestId } from "./request-context.js";
 import { installShutdown } from "./shutdown.js";
+import { installSessionAffinity, REPLICA_HEADER } from "./session-affinity.js";
 import { readTlsFiles } from "./tls.js";
 import { uiRoutes } from "./ui.js";
 import { handleError, handleNotFound } from "./error-handler.js";
@@ -32,9 +34,15 @@ const CORS_HEADERS = ["Authorization", "Content-Type", "User-Agent", "Accept", "
  * The preflight's allowed headers: the fixed list, plus every `x-stainless-*` header the request announces (the
  * OpenAI and Anthropic SDKs add new ones from release to release: retry count, timeouts, runtime, helpers…).
  */
-function allowedHeaders(request: FastifyRequest): string[] {
+function allowedHeaders(request: FastifyRequest, sessionHeader: string): string[] {
   const announced = String(request.headers["access-control-request-headers"] ?? "").split(",").map((h) => h.trim());
-  return [...CORS_HEADERS, ...announced.filter((h) => /^x-stainless-[a-z0-9-]+$/i.test(h))];
+  return [...CORS_HEADERS, ...(sessionHeader === "" ? [] : [sessionHeader]), ...announced.filter((h) => /^x-stainless-[a-z0-9-]+$/i.test(h))];
+}
+
+/** Response headers a browser client may read: the request id, the session and replica, the rate-limit budget. */
+function exposedHeaders(sessionHeader: string): string[] {
+  const budget = ["requests", "tokens"].flatMap((unit) => ["limit", "remaining", "reset"].map((part) => `x-ratelimit-${part}-${unit}`));
+  return ["x-request-id", ...(sessionHeader === "" ? [] : [sessionHeader]), REPLICA_HEADER, "retry-after", ...budget];
 }
 
 /** Builds the Fastify instance: logging, CORS, error mapping, then the protocol adapters, in that order. */
@@ -58,6 +66,7 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
     // An https.Server offers everything the rest of the code uses of the server (close, closeAllConnections, …).
   }) as unknown as FastifyInstance;
   installRequestContext(http);
+  installSessionAffinity(http, { header: config.sessionHeader, replica: config.replicaName });
   // A body that stops arriving ends its request (408): requestTimeout is 0 for the streams' sake.
   installBodyTimeout(http, config.bodyTimeoutMs);
   // Next: every request that reaches a route is audited, refused ones included.
@@ -81,10 +90,13 @@ export async function createHttpServer(services: Services): Promise<FastifyInsta
       return {
         origin: origin === undefined || isAllowedOrigin(origin, config.origins),
         methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-        allowedHeaders: allowedHeaders(request),
+        allowedHeaders: allowedHeaders(request, config.sessionHeader),
+        exposedHeaders: exposedHeaders(config.sessionHeader),
       };
     },
   });
+  // The models and keys as every replica sees them now, before authentication reads the keys.
+  installStateRefresh(http, services);
   // After CORS: preflights are answered first, and refusals carry CORS headers.
   installAuthentication(http, services);
   // After authentication: the limits are the key's (or, open, the client address's).

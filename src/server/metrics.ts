@@ -99,7 +99,7 @@ export class Metrics implements SchedulerEvents {
     registers: [this.registry],
   });
 
-  constructor(sources: MetricSources) {
+  constructor(private readonly sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "ai_server_" });
     registerScrapeGauges(this.registry, sources);
   }
@@ -156,7 +156,10 @@ export class Metrics implements SchedulerEvents {
       this.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
       this.duration.observe({ route }, reply.elapsedTime / 1000);
     });
-    http.get("/metrics", async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
+    http.get("/metrics", async (_request, reply) => {
+      await this.sources.refresh?.();
+      return reply.type(this.registry.contentType).send(await this.registry.metrics());
+    });
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {

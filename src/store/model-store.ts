@@ -1,21 +1,24 @@
 import { createHash } from "node:crypto";
 import { mkdir, readlink, rm, symlink } from "node:fs/promises";
 import path from "node:path";
-import type Database from "better-sqlite3";
 import { z } from "zod";
 import { InvalidModelFileError, ModelNotFoundError } from "../domain/errors.js";
 import type { ModelMetadata, ModelRecord } from "../domain/model.js";
 import { normalizeModelName } from "../domain/model-name.js";
+import { upstreamDigest, upstreamMetadata, type UpstreamConfig } from "../domain/upstream.js";
 import { modelMetadataFrom } from "../gguf/model-metadata.js";
 import { readGguf, type GgufFile } from "../gguf/read-gguf.js";
 import { parseDigest, type BlobStore } from "./blob-store.js";
-import type { Db } from "./database.js";
+import type { SqlDatabase, SqlExecutor } from "./sql/sql-database.js";
+import { TableCache } from "./sql/shared-state.js";
 
 /** What a model is made of; stored as JSON, its sha256 is the model's digest. */
 const manifestSchema = z.object({
   schemaVersion: z.literal(1),
-  /** The weights: one GGUF, or the first part of a split GGUF with every part (in order) in `splits`. */
-  model: z.object({ digest: z.string(), size: z.number(), splits: z.array(z.object({ digest: z.string(), size: z.number() })).optional() }),
+  /** The weights: one GGUF, or the first part of a split GGUF with every part (in order) in `splits`; absent with `upstream`. */
+  model: z.object({ digest: z.string(), size: z.number(), splits: z.array(z.object({ digest: z.string(), size: z.number() })).optional() }).optional(),
+  /** Served by remote endpoints instead of weights (validated by /api/create). */
+  upstream: z.custom<UpstreamConfig>((v) => typeof v === "object" && v !== null).optional(),
   template: z.string().optional(),
   system: z.string().optional(),
   license: z.string().optional(),
@@ -39,44 +42,39 @@ export interface CreateModelInput {
   parameters?: Record<string, unknown>;
 }
 
+/** A model served by remote OpenAI-compatible endpoints: no weights, the configuration instead. */
+export interface CreateUpstreamInput extends Omit<CreateModelInput, "modelDigest" | "splitDigests"> {
+  upstream: UpstreamConfig;
+}
+
 /**
- * Names → manifests, in SQLite (each change is one transaction, so it is atomic and durable), over a BlobStore.
- * A model is only recorded after its weights blob has been read and validated as GGUF.
+ * Names → manifests, in the database (each change is one transaction, so it is atomic and durable), over a
+ * BlobStore. A model is only recorded after its weights blob has been read and validated as GGUF.
  *
- * Reads come from the records parsed once and kept until the data changes (every request looks its model up, and
- * the scheduler asks whether weights are still referenced at each acquire and release): this process's own
- * writes drop them, and so does a commit by another connection (another process on the same home), which SQLite's
- * `data_version` reveals.
+ * Reads are synchronous, from the records parsed once and kept in memory (every request looks its model up, and
+ * the scheduler asks whether weights are still referenced at each acquire and release): this process's own writes
+ * read them again at once, and another process's or replica's are read at the next `refresh` of the database's
+ * shared state (sql/shared-state.ts: before each request, and on PostgreSQL's notifications). `load` reads them
+ * the first time.
  */
 export class ModelStore {
   private readonly listeners: Array<() => void> = [];
-  private readonly statements: {
-    version: Database.Statement<[], unknown>;
-    all: Database.Statement<[], unknown>;
-    manifest: Database.Statement<[string], unknown>;
-    upsert: Database.Statement<[string, string, string, number]>;
-    remove: Database.Statement<[string]>;
-    probe: Database.Statement<[], unknown>;
-  };
-  private cache?: { version: number; byName: Map<string, ModelRecord>; list: ModelRecord[] };
+  private readonly cache: TableCache<{ byName: Map<string, ModelRecord>; list: ModelRecord[] }>;
+  /** Rows whose name equals a parameter, without case (SQLite's column is NOCASE; PostgreSQL compares lower()). */
+  private readonly sameName: string;
 
   /**
    * @param splitsDir where split models get a directory of links named `model-0000i-of-0000N.gguf` to their parts'
    *   blobs: llama.cpp finds a split model's other parts by the first part's file name.
    */
-  constructor(db: Db, readonly blobs: BlobStore, private readonly splitsDir: string) {
-    this.statements = {
-      version: db.prepare("PRAGMA data_version").pluck(),
-      all: db.prepare("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC"),
-      manifest: db.prepare<[string]>("SELECT manifest FROM models WHERE name = ?").pluck(),
-      upsert: db.prepare<[string, string, string, number]>(
-        `INSERT INTO models (name, digest, manifest, modified_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET name = excluded.name, digest = excluded.digest,
-           manifest = excluded.manifest, modified_at = excluded.modified_at`,
-      ),
-      remove: db.prepare<[string]>("DELETE FROM models WHERE name = ?"),
-      probe: db.prepare("SELECT 1 FROM models LIMIT 1"),
-    };
+  constructor(private readonly db: SqlDatabase, readonly blobs: BlobStore, private readonly splitsDir: string) {
+    this.cache = new TableCache(db, "models", readRecords);
+    this.sameName = db.dialect === "postgres" ? "lower(name) = lower(?)" : "name = ?";
+  }
+
+  /** Reads the models the first time (before any other method). */
+  async load(): Promise<void> {
+    await this.cache.load();
   }
 
   /** Calls `listener` after every change of names (create, copy, delete), whether it succeeded or not. */
@@ -108,9 +106,9 @@ export class ModelStore {
     return this.records().list;
   }
 
-  /** Reads the database once, past every cache (the readiness check): throws when it cannot be read. */
-  checkReadable(): void {
-    this.statements.probe.get();
+  /** Reads the database once, past every cache (the readiness check): rejects when it cannot be read. */
+  async checkReadable(): Promise<void> {
+    await this.db.get("SELECT 1 FROM models LIMIT 1");
   }
 
   /** Whether any name uses these weights (a whole model, or a part of a split one). */
@@ -155,13 +153,9 @@ export class ModelStore {
     }
   }
 
-  /** The parsed records, re-read when the database changed since they were read. */
+  /** The parsed records, as last read. */
   private records(): { byName: Map<string, ModelRecord>; list: ModelRecord[] } {
-    const version = Number(this.statements.version.get());
-    if (this.cache?.version === version) return this.cache;
-    const list = this.statements.all.all().map((row) => deepFreeze(toRecord(rowSchema.parse(row))));
-    this.cache = { version, list, byName: new Map(list.map((record) => [nameKey(record.name), record])) };
-    return this.cache;
+    return this.cache.value;
   }
 
   /**
@@ -193,9 +187,21 @@ export class ModelStore {
     };
     if (splits) await this.link(splits);
     const replaced = this.get(name);
-    this.put(name, manifest);
+    await this.put(name, manifest);
     if (replaced) await this.release(replaced);
     return this.require(name);
+  }
+
+  /** Records a model served by remote endpoints under `name` (replacing any model of that name); nothing is read. */
+  async createUpstream(input: CreateUpstreamInput): Promise<ModelRecord> {
+    return this.changing(async () => {
+      const name = normalizeModelName(input.name);
+      const { name: _name, upstream, parameters, ...texts } = input;
+      const replaced = this.get(name);
+      await this.put(name, { schemaVersion: 1, upstream, ...texts, parameters: parameters ?? {}, metadata: upstreamMetadata(upstream) });
+      if (replaced) await this.release(replaced);
+      return this.require(name);
+    });
   }
 
   /** Records `destination` as a second name for the model `source`. */
@@ -205,10 +211,11 @@ export class ModelStore {
 
   private async copyNow(source: string, destination: string): Promise<void> {
     const from = this.require(source);
-    const manifest = this.statements.manifest.get(from.name);
+    const manifest = (await this.db.get(`SELECT manifest FROM models WHERE ${this.sameName}`, [from.name]))?.manifest;
+    if (manifest === undefined) throw new ModelNotFoundError(source);
     const name = normalizeModelName(destination);
     const replaced = this.get(name);
-    this.put(name, manifestSchema.parse(JSON.parse(String(manifest))));
+    await this.put(name, manifestSchema.parse(JSON.parse(String(manifest))));
     if (replaced) await this.release(replaced);
   }
 
@@ -219,8 +226,7 @@ export class ModelStore {
 
   private async deleteNow(name: string): Promise<void> {
     const record = this.require(name);
-    this.statements.remove.run(record.name);
-    this.cache = undefined;
+    await this.cache.write((tx) => tx.run(`DELETE FROM models WHERE ${this.sameName}`, [record.name]));
     await this.release(record);
   }
 
@@ -229,21 +235,37 @@ export class ModelStore {
    * create that has not happened yet are kept.)
    */
   private async release(record: ModelRecord): Promise<void> {
+    if (record.upstream) return; // no weights
     for (const digest of record.splitDigests ?? [record.modelDigest]) {
       if (!this.references(digest)) await this.blobs.remove(digest);
     }
     if (record.splitDigests && !this.references(record.modelDigest)) await rm(this.splitDir(record.modelDigest), { recursive: true, force: true });
   }
 
-  private put(name: string, manifest: Manifest): void {
+  private async put(name: string, manifest: Manifest): Promise<void> {
     const json = JSON.stringify(manifest);
     const digest = createHash("sha256").update(json).digest("hex");
-    this.statements.upsert.run(name, digest, json, Date.now());
-    this.cache = undefined;
+    // One name per model whatever its case: the new spelling replaces the old one.
+    const conflict = this.db.dialect === "postgres" ? " ((lower(name)))" : "(name)";
+    await this.cache.write((tx) =>
+      tx.run(
+        `INSERT INTO models (name, digest, manifest, modified_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT${conflict} DO UPDATE SET name = excluded.name, digest = excluded.digest,
+           manifest = excluded.manifest, modified_at = excluded.modified_at`,
+        [name, digest, json, Date.now()],
+      ),
+    );
   }
 }
 
 const rowSchema = z.object({ name: z.string(), digest: z.string(), manifest: z.string(), modified_at: z.number() });
+
+/** Every model, parsed and frozen, most recently modified first, and by name (without case). */
+async function readRecords(db: SqlExecutor): Promise<{ byName: Map<string, ModelRecord>; list: ModelRecord[] }> {
+  const rows = await db.all("SELECT name, digest, manifest, modified_at FROM models ORDER BY modified_at DESC");
+  const list = rows.map((row) => deepFreeze(toRecord(rowSchema.parse(row))));
+  return { list, byName: new Map(list.map((record) => [nameKey(record.name), record])) };
+}
 
 /** Names are compared without case, as the table's NOCASE collation does (ASCII letters only, as names are). */
 function nameKey(name: string): string {
@@ -264,15 +286,16 @@ function toRecord(row: z.infer<typeof rowSchema>): ModelRecord {
   return {
     name: row.name,
     digest: row.digest,
-    modelDigest: manifest.model.digest,
-    ...(manifest.model.splits && { splitDigests: manifest.model.splits.map((part) => part.digest) }),
-    size: manifest.model.size,
+    modelDigest: manifest.model?.digest ?? (manifest.upstream ? upstreamDigest(manifest.upstream) : ""),
+    ...(manifest.model?.splits && { splitDigests: manifest.model.splits.map((part) => part.digest) }),
+    size: manifest.model?.size ?? 0,
     ...(manifest.template !== undefined && { template: manifest.template }),
     ...(manifest.system !== undefined && { system: manifest.system }),
     ...(manifest.license !== undefined && { license: manifest.license }),
     parameters: manifest.parameters,
     metadata: manifest.metadata,
     modifiedAt: new Date(row.modified_at),
+    ...(manifest.upstream && { upstream: manifest.upstream }),
   };
 }
 

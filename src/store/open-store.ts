@@ -1,7 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { BlobStore } from "./blob-store.js";
-import { openDatabase, type Db } from "./database.js";
+import { openDatabase, type SqlDatabase } from "./database.js";
 import { ModelStore } from "./model-store.js";
 
 /** Where data lives under AI_SERVER_HOME. */
@@ -18,17 +18,30 @@ export function dataPaths(home: string): { blobs: string; downloads: string; pro
   };
 }
 
+/** Where the state lives besides AI_SERVER_HOME: AI_SERVER_DATABASE_URL (empty = the SQLite file in the home). */
+export interface StoreOptions {
+  databaseUrl?: string;
+  /** Told of PostgreSQL connections lost in the background. */
+  warn?: (message: string) => void;
+}
+
 /**
  * Opens the model store under `home` (used by the server, and by the CLI when no server runs), and the database
- * it lives in, for the other tables (jobs, quantizations).
+ * it lives in (SQLite under `home`, or AI_SERVER_DATABASE_URL's PostgreSQL), for the other tables (jobs, keys, …).
  */
-export async function openModelStore(home: string): Promise<{ store: ModelStore; db: Db; close(): void }> {
+export async function openModelStore(home: string, options: StoreOptions = {}): Promise<{ store: ModelStore; db: SqlDatabase; close(): Promise<void> }> {
   const paths = dataPaths(home);
   await mkdir(home, { recursive: true });
   await rm(paths.probes, { recursive: true, force: true }); // header probes a killed server left behind
   const blobs = await BlobStore.open(paths.blobs);
-  const db = openDatabase(paths.database);
-  const store = new ModelStore(db, blobs, paths.splits);
-  await store.linkSplits();
-  return { store, db, close: () => db.close() };
+  const db = await openDatabase({ file: paths.database, url: options.databaseUrl ?? "", ...(options.warn && { warn: options.warn }) });
+  try {
+    const store = new ModelStore(db, blobs, paths.splits);
+    await store.load();
+    await store.linkSplits();
+    return { store, db, close: () => db.close() };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
 }

@@ -1,6 +1,5 @@
-import type Database from "better-sqlite3";
 import { z } from "zod";
-import type { Db } from "./database.js";
+import type { SqlDatabase } from "./database.js";
 
 /**
  * A response as stored: what it answered and what it answered with. The protocol's items and objects are opaque
@@ -65,64 +64,18 @@ const rowSchema = z.object({
 const itemRowSchema = z.object({ item: z.string(), owner: z.string().nullable() });
 
 /**
- * Responses of OpenAI's Responses API in SQLite (the `responses` and `response_items` tables, on the server's one
- * database), so that `previous_response_id`, `item_reference` inputs and GET/DELETE /v1/responses/{id} resolve
- * after the response was sent, and after a restart. A response older than the retention is never served, even
- * before `prune` removes it; a retention of 0 stores nothing.
+ * Responses of OpenAI's Responses API in the database (the `responses` and `response_items` tables), so that
+ * `previous_response_id`, `item_reference` inputs and GET/DELETE /v1/responses/{id} resolve after the response was
+ * sent, after a restart, and on every replica sharing the database. A response older than the retention is never
+ * served, even before `prune` removes it; a retention of 0 stores nothing.
  */
 export class ResponseStore {
   private readonly retentionMs: number;
   private readonly now: () => number;
-  private readonly statements: {
-    insert: Database.Statement<unknown[]>;
-    insertItem: Database.Statement<unknown[]>;
-    one: Database.Statement<[string, number], unknown>;
-    item: Database.Statement<[string, number], unknown>;
-    remove: Database.Statement<[string]>;
-    removeItems: Database.Statement<[string]>;
-    pruneResponses: Database.Statement<[number]>;
-    pruneItems: Database.Statement<[number]>;
-  };
-  private readonly saveAll: (response: StoredResponse, items: readonly StoredItem[]) => void;
-  private readonly removeAll: (id: string) => boolean;
 
-  constructor(db: Db, options: ResponseStoreOptions) {
+  constructor(private readonly db: SqlDatabase, options: ResponseStoreOptions) {
     this.retentionMs = Math.max(0, options.retentionMs);
     this.now = options.now ?? Date.now;
-    this.statements = {
-      insert: db.prepare(
-        `INSERT OR REPLACE INTO responses (id, created_at, model, previous_response_id, status, request, input, output, response, owner)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      insertItem: db.prepare("INSERT OR REPLACE INTO response_items (id, response_id, created_at, item, owner) VALUES (?, ?, ?, ?, ?)"),
-      one: db.prepare<[string, number]>("SELECT * FROM responses WHERE id = ? AND created_at >= ?"),
-      item: db.prepare<[string, number]>("SELECT item, owner FROM response_items WHERE id = ? AND created_at >= ?"),
-      remove: db.prepare<[string]>("DELETE FROM responses WHERE id = ?"),
-      removeItems: db.prepare<[string]>("DELETE FROM response_items WHERE response_id = ?"),
-      pruneResponses: db.prepare<[number]>("DELETE FROM responses WHERE created_at < ?"),
-      pruneItems: db.prepare<[number]>("DELETE FROM response_items WHERE created_at < ?"),
-    };
-    this.saveAll = db.transaction((response: StoredResponse, items: readonly StoredItem[]) => {
-      const createdAt = response.createdAt.getTime();
-      this.statements.insert.run(
-        response.id,
-        createdAt,
-        response.model,
-        response.previousResponseId ?? null,
-        response.status,
-        JSON.stringify(response.request),
-        JSON.stringify(response.input),
-        JSON.stringify(response.output),
-        JSON.stringify(response.response),
-        response.owner ?? null,
-      );
-      for (const { id, item } of items) this.statements.insertItem.run(id, response.id, createdAt, JSON.stringify(item), response.owner ?? null);
-    });
-    this.removeAll = db.transaction((id: string) => {
-      const removed = this.statements.remove.run(id).changes > 0;
-      this.statements.removeItems.run(id);
-      return removed;
-    });
   }
 
   /** Whether responses are kept at all (a retention above 0). */
@@ -131,38 +84,73 @@ export class ResponseStore {
   }
 
   /** Stores a response and its referable items, in one transaction; does nothing when storing is off. */
-  save(response: StoredResponse, items: readonly StoredItem[] = []): void {
-    if (this.enabled) this.saveAll(response, items);
+  async save(response: StoredResponse, items: readonly StoredItem[] = []): Promise<void> {
+    if (!this.enabled) return;
+    const createdAt = response.createdAt.getTime();
+    const owner = response.owner ?? null;
+    await this.db.transaction(async (tx) => {
+      await tx.run(
+        `INSERT INTO responses (id, created_at, model, previous_response_id, status, request, input, output, response, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, model = excluded.model,
+           previous_response_id = excluded.previous_response_id, status = excluded.status, request = excluded.request,
+           input = excluded.input, output = excluded.output, response = excluded.response, owner = excluded.owner`,
+        [
+          response.id,
+          createdAt,
+          response.model,
+          response.previousResponseId ?? null,
+          response.status,
+          JSON.stringify(response.request),
+          JSON.stringify(response.input),
+          JSON.stringify(response.output),
+          JSON.stringify(response.response),
+          owner,
+        ],
+      );
+      for (const { id, item } of items) {
+        await tx.run(
+          `INSERT INTO response_items (id, response_id, created_at, item, owner) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET response_id = excluded.response_id, created_at = excluded.created_at,
+             item = excluded.item, owner = excluded.owner`,
+          [id, response.id, createdAt, JSON.stringify(item), owner],
+        );
+      }
+    });
   }
 
   /** The response, unless it is unknown, deleted, expired, or not the viewer's. */
-  get(id: string, viewer?: ResponseViewer): StoredResponse | undefined {
+  async get(id: string, viewer?: ResponseViewer): Promise<StoredResponse | undefined> {
     if (!this.enabled) return undefined;
-    const row = this.statements.one.get(id, this.oldestKept());
+    const row = await this.db.get("SELECT * FROM responses WHERE id = ? AND created_at >= ?", [id, this.oldestKept()]);
     const response = row === undefined ? undefined : fromRow(row);
     return response && sees(viewer, response.owner ?? null) ? response : undefined;
   }
 
   /** An item of a stored response by its id, unless its response is gone or not the viewer's. */
-  item(id: string, viewer?: ResponseViewer): unknown {
+  async item(id: string, viewer?: ResponseViewer): Promise<unknown> {
     if (!this.enabled) return undefined;
-    const row = this.statements.item.get(id, this.oldestKept());
+    const row = await this.db.get("SELECT item, owner FROM response_items WHERE id = ? AND created_at >= ?", [id, this.oldestKept()]);
     if (row === undefined) return undefined;
     const { item, owner } = itemRowSchema.parse(row);
     return sees(viewer, owner) ? (JSON.parse(item) as unknown) : undefined;
   }
 
   /** Deletes a response and its items; false when there was none (expired ones, or another key's, count as none). */
-  delete(id: string, viewer?: ResponseViewer): boolean {
-    if (this.get(id, viewer) === undefined) return false;
-    return this.removeAll(id);
+  async delete(id: string, viewer?: ResponseViewer): Promise<boolean> {
+    if ((await this.get(id, viewer)) === undefined) return false;
+    return this.db.transaction(async (tx) => {
+      const removed = (await tx.run("DELETE FROM responses WHERE id = ?", [id])).changes > 0;
+      await tx.run("DELETE FROM response_items WHERE response_id = ?", [id]);
+      return removed;
+    });
   }
 
   /** Removes every response (and item) older than the retention; returns how many responses went. */
-  prune(): number {
+  async prune(): Promise<number> {
     const cutoff = this.enabled ? this.oldestKept() : Number.MAX_SAFE_INTEGER;
-    this.statements.pruneItems.run(cutoff);
-    return this.statements.pruneResponses.run(cutoff).changes;
+    await this.db.run("DELETE FROM response_items WHERE created_at < ?", [cutoff]);
+    return (await this.db.run("DELETE FROM responses WHERE created_at < ?", [cutoff])).changes;
   }
 
   /** The creation time (ms) of the oldest response still served. */

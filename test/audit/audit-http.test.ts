@@ -239,9 +239,21 @@ describe("content", () => {
   const prompt = "PROMPT-MARKER-7f3a";
   const said = "OUTPUT-MARKER-9c2b";
 
-  /** Whether the database's files (the main file and its write-ahead log) hold `text` anywhere. */
+  /**
+   * Whether the database holds `text` anywhere: SQLite's files (the main file and its write-ahead log), or every row
+   * of every table of PostgreSQL's (the suite run with AI_SERVER_TEST_DATABASE_URL).
+   */
   async function databaseHolds(target: FakeServer, text: string): Promise<boolean> {
-    target.app.services.audit.flush();
+    await target.app.services.audit.flush();
+    const db = target.app.services.database;
+    if (db.dialect === "postgres") {
+      const tables = await db.all("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()");
+      for (const { name } of tables) {
+        const rows = await db.all(`SELECT CAST(t AS TEXT) AS row FROM ${String(name)} t`);
+        if (rows.some((row) => String(row.row).includes(text))) return true;
+      }
+      return false;
+    }
     const file = dataPaths(target.home).database;
     const parts = await Promise.all([file, `${file}-wal`].map((f) => readFile(f).catch(() => Buffer.alloc(0))));
     return parts.some((bytes) => bytes.includes(text));
@@ -377,7 +389,7 @@ describe("retention", () => {
     const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-audit-home-"));
     try {
       // Rows a server wrote 100 days and 1 day ago
-      const db = openDatabase(dataPaths(home).database);
+      const db = await openDatabase({ file: dataPaths(home).database });
       const day = 86_400_000;
       const writer = new AuditLog(db, { retentionMs: 1000 * day });
       const row = { keyId: null, keyName: null, clientAddress: "10.0.0.1", method: "GET", route: "/api/tags", model: null, status: 200 };
@@ -385,8 +397,8 @@ describe("retention", () => {
       const content = { requestBody: null, output: null, contentTruncated: false };
       writer.record({ time: Date.now() - 100 * day, requestId: "old-row", ...row, ...counts, ...content });
       writer.record({ time: Date.now() - day, requestId: "recent-row", ...row, ...counts, ...content });
-      writer.close();
-      db.close();
+      await writer.close();
+      await db.close();
       for (const [retention, expected] of [["2160h", ["recent-row"]], ["0", []]] as const) {
         const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, auditRetentionMs: retention });
         const app = await buildApp(config, { engine: new FakeEngine() });

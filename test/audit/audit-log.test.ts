@@ -1,33 +1,22 @@
 /**
- * The audit log's store on a real SQLite file: batched writes, filters, keyset paging, retention by a moved clock; and
- * the pure parts (actions table, time filters, content bounds).
+ * The audit log's store on a real SQLite file and a real PostgreSQL (the same tests on both): batched writes, filters,
+ * keyset paging, retention by a moved clock; and the pure parts (actions table, time filters, content bounds).
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { parseWhen, toAuditQuery } from "../../src/api/admin/audit.js";
 import { actionOf, modelNamed } from "../../src/audit/actions.js";
 import type { AuditEntry } from "../../src/audit/audit-entry.js";
 import { AuditLog } from "../../src/audit/audit-log.js";
 import { bodyText, KeptOutput } from "../../src/audit/content.js";
 import { InvalidRequestError } from "../../src/domain/errors.js";
-import { openDatabase, type Db } from "../../src/store/database.js";
+import { openDatabase, type SqlDatabase } from "../../src/store/database.js";
+import { DIALECTS, TestDatabases } from "../helpers/test-databases.js";
 
-let dir: string;
-let db: Db;
 const DAY = 86_400_000;
+const databases = new TestDatabases();
 
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "ai-server-audit-"));
-  db = openDatabase(path.join(dir, "audit.db"));
-});
-
-after(async () => {
-  db.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => databases.close());
 
 function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
   return {
@@ -54,129 +43,150 @@ function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
   };
 }
 
-function rowCount(): number {
-  return (db.prepare("SELECT count(*) AS n FROM audit_log").get() as { n: number }).n;
-}
+/** The same behaviour on both databases. */
+for (const { dialect, skip } of DIALECTS) {
+  describe(`on ${dialect}`, { skip }, () => {
+    let db: SqlDatabase;
 
-test("rows are queued and written in batches: a full batch at once, the rest after the flush delay or on close", async () => {
-  db.exec("DELETE FROM audit_log");
-  const log = new AuditLog(db, { retentionMs: DAY, batchSize: 3, flushMs: 50 });
-  log.record(entry({ requestId: "a" }));
-  log.record(entry({ requestId: "b" }));
-  assert.equal(rowCount(), 0, "queued, not yet written");
-  log.record(entry({ requestId: "c" }));
-  assert.equal(rowCount(), 3, "a full batch is written at once");
-  log.record(entry({ requestId: "d" }));
-  assert.equal(rowCount(), 3);
-  while (rowCount() < 4) await new Promise((resolve) => setTimeout(resolve, 10));
-  log.record(entry({ requestId: "e" }));
-  log.close();
-  assert.equal(rowCount(), 5, "close writes what is queued");
-  log.record(entry({ requestId: "f" }));
-  assert.equal(rowCount(), 5, "nothing after close");
-});
+    before(async () => {
+      db = await openDatabase(await databases.target(dialect));
+    });
 
-test("a row reads back as written; a read first writes what is queued", () => {
-  db.exec("DELETE FROM audit_log");
-  const log = new AuditLog(db, { retentionMs: DAY, flushMs: 60_000 });
-  const written = entry({
-    time: 1_700_000_000_000,
-    requestId: "req-1",
-    keyId: "abcd1234",
-    keyName: "app",
-    method: "DELETE",
-    route: "/api/delete",
-    status: 200,
-    action: "model.delete",
-    target: "old:latest",
-    aborted: true,
-    requestBody: '{"model":"old"}',
-    output: ["one", "two"],
-    contentTruncated: true,
+    after(() => db?.close());
+
+    async function rowCount(): Promise<number> {
+      return Number((await db.get("SELECT count(*) AS n FROM audit_log"))?.n);
+    }
+
+    async function until(condition: () => Promise<boolean>): Promise<void> {
+      while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+
+    test("rows are queued and written in batches: a full batch at once, the rest after the flush delay or on close", async () => {
+      await db.run("DELETE FROM audit_log");
+      const batches = new AuditLog(db, { retentionMs: DAY, batchSize: 3, flushMs: 60_000 });
+      batches.record(entry({ requestId: "a" }));
+      batches.record(entry({ requestId: "b" }));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(await rowCount(), 0, "queued, not yet written");
+      batches.record(entry({ requestId: "c" }));
+      await until(async () => (await rowCount()) === 3); // a full batch is written without a flush (60 s away)
+      await batches.close();
+      const log = new AuditLog(db, { retentionMs: DAY, batchSize: 3, flushMs: 50 });
+      log.record(entry({ requestId: "d" }));
+      await until(async () => (await rowCount()) === 4); // after the flush delay
+      log.record(entry({ requestId: "e" }));
+      await log.close();
+      assert.equal(await rowCount(), 5, "close writes what is queued");
+      log.record(entry({ requestId: "f" }));
+      await log.flush();
+      assert.equal(await rowCount(), 5, "nothing after close");
+    });
+
+    test("a row reads back as written; a read first writes what is queued", async () => {
+      await db.run("DELETE FROM audit_log");
+      const log = new AuditLog(db, { retentionMs: DAY, flushMs: 60_000 });
+      const written = entry({
+        time: 1_700_000_000_000,
+        requestId: "req-1",
+        keyId: "abcd1234",
+        keyName: "app",
+        method: "DELETE",
+        route: "/api/delete",
+        status: 200,
+        action: "model.delete",
+        target: "old:latest",
+        aborted: true,
+        requestBody: '{"model":"old"}',
+        output: ["one", "two"],
+        contentTruncated: true,
+      });
+      log.record(written);
+      const [read] = (await log.query({ limit: 10 })).entries;
+      assert.ok(read !== undefined);
+      const { id, ...rest } = read;
+      assert.ok(typeof id === "number" && id > 0);
+      assert.deepEqual(rest, written);
+      await log.close();
+    });
+
+    test("filters: key (id or name), model, route, status (exact or class), action (or any), since/until", async () => {
+      await db.run("DELETE FROM audit_log");
+      const log = new AuditLog(db, { retentionMs: 1000 * DAY });
+      const t0 = 1_700_000_000_000;
+      log.record(entry({ time: t0, requestId: "1", keyId: "k1", keyName: "app", route: "/api/chat", status: 200 }));
+      log.record(entry({ time: t0 + 1000, requestId: "2", keyId: "k2", keyName: "ops", route: "/api/keys", model: null, status: 201, action: "key.create", target: "k3" }));
+      log.record(entry({ time: t0 + 2000, requestId: "3", keyId: null, route: "/v1/chat/completions", model: "other:latest", status: 401 }));
+      log.record(entry({ time: t0 + 3000, requestId: "4", keyId: "k1", keyName: "app", route: "/api/delete", model: "chat:latest", status: 404 }));
+      const ids = async (query: Omit<Parameters<AuditLog["query"]>[0], "limit">): Promise<string[]> =>
+        (await log.query({ limit: 100, ...query })).entries.map((e) => e.requestId);
+      assert.deepEqual(await ids({}), ["4", "3", "2", "1"], "newest first");
+      assert.deepEqual(await ids({ key: "k1" }), ["4", "1"]);
+      assert.deepEqual(await ids({ key: "ops" }), ["2"], "by name");
+      assert.deepEqual(await ids({ model: "CHAT:latest" }), ["4", "1"], "model names compare case-insensitively");
+      assert.deepEqual(await ids({ route: "/v1/chat/completions" }), ["3"]);
+      assert.deepEqual(await ids({ status: { min: 400, max: 499 } }), ["4", "3"]);
+      assert.deepEqual(await ids({ status: { min: 201, max: 201 } }), ["2"]);
+      assert.deepEqual(await ids({ action: "key.create" }), ["2"]);
+      assert.deepEqual(await ids({ action: "*" }), ["2"]);
+      assert.deepEqual(await ids({ since: t0 + 1000, until: t0 + 2000 }), ["3", "2"]);
+      assert.deepEqual(await ids({ key: "k1", status: { min: 400, max: 499 } }), ["4"], "filters combine");
+      await log.close();
+    });
+
+    test("paging by cursor: every row exactly once, newest first, while new rows keep arriving", async () => {
+      await db.run("DELETE FROM audit_log");
+      const log = new AuditLog(db, { retentionMs: DAY });
+      for (let i = 0; i < 25; i++) log.record(entry({ requestId: `old-${i}` }));
+      const seen: string[] = [];
+      let before: number | undefined;
+      let pages = 0;
+      do {
+        const page = await log.query({ limit: 7, ...(before !== undefined && { before }) });
+        seen.push(...page.entries.map((e) => e.requestId));
+        before = page.nextBefore;
+        pages++;
+        // New requests between pages: they are newer than the first page, so no page shifts
+        log.record(entry({ requestId: `new-${pages}` }));
+      } while (before !== undefined);
+      assert.equal(pages, 4);
+      assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `old-${24 - i}`));
+      await log.close();
+    });
+
+    test("retention: prune removes rows older than the retention, by the clock; 0 = nothing recorded", async () => {
+      await db.run("DELETE FROM audit_log");
+      let now = 1_700_000_000_000;
+      const log = new AuditLog(db, { retentionMs: 90 * DAY, now: () => now });
+      log.record(entry({ time: now - 91 * DAY, requestId: "too old" }));
+      log.record(entry({ time: now - 89 * DAY, requestId: "kept" }));
+      log.record(entry({ time: now, requestId: "new" }));
+      assert.equal(await log.prune(), 1);
+      assert.deepEqual((await log.query({ limit: 10 })).entries.map((e) => e.requestId), ["new", "kept"]);
+      now += 2 * DAY;
+      assert.equal(await log.prune(), 1, "a row ages out as the clock moves");
+      assert.deepEqual((await log.query({ limit: 10 })).entries.map((e) => e.requestId), ["new"]);
+      await log.close();
+      const off = new AuditLog(db, { retentionMs: 0 });
+      assert.equal(off.enabled, false);
+      off.record(entry({ requestId: "never" }));
+      await off.close();
+      assert.ok(!(await new AuditLog(db, { retentionMs: DAY }).query({ limit: 10 })).entries.some((e) => e.requestId === "never"));
+    });
+
+    test("a batch that cannot be written is reported, and the log goes on", async () => {
+      await db.run("DELETE FROM audit_log");
+      const failures: number[] = [];
+      const log = new AuditLog(db, { retentionMs: DAY, onError: (_error, rows) => failures.push(rows) });
+      log.record(entry({ requestId: null as unknown as string })); // NOT NULL violated
+      await log.flush();
+      assert.deepEqual(failures, [1]);
+      log.record(entry({ requestId: "fine" }));
+      assert.deepEqual((await log.query({ limit: 10 })).entries.map((e) => e.requestId), ["fine"]);
+      await log.close();
+    });
   });
-  log.record(written);
-  const [read] = log.query({ limit: 10 }).entries;
-  assert.ok(read !== undefined);
-  const { id, ...rest } = read;
-  assert.ok(id > 0);
-  assert.deepEqual(rest, written);
-  log.close();
-});
-
-test("filters: key (id or name), model, route, status (exact or class), action (or any), since/until", () => {
-  db.exec("DELETE FROM audit_log");
-  const log = new AuditLog(db, { retentionMs: 1000 * DAY });
-  const t0 = 1_700_000_000_000;
-  log.record(entry({ time: t0, requestId: "1", keyId: "k1", keyName: "app", route: "/api/chat", status: 200 }));
-  log.record(entry({ time: t0 + 1000, requestId: "2", keyId: "k2", keyName: "ops", route: "/api/keys", model: null, status: 201, action: "key.create", target: "k3" }));
-  log.record(entry({ time: t0 + 2000, requestId: "3", keyId: null, route: "/v1/chat/completions", model: "other:latest", status: 401 }));
-  log.record(entry({ time: t0 + 3000, requestId: "4", keyId: "k1", keyName: "app", route: "/api/delete", model: "chat:latest", status: 404 }));
-  const ids = (query: Omit<Parameters<AuditLog["query"]>[0], "limit">): string[] => log.query({ limit: 100, ...query }).entries.map((e) => e.requestId);
-  assert.deepEqual(ids({}), ["4", "3", "2", "1"], "newest first");
-  assert.deepEqual(ids({ key: "k1" }), ["4", "1"]);
-  assert.deepEqual(ids({ key: "ops" }), ["2"], "by name");
-  assert.deepEqual(ids({ model: "CHAT:latest" }), ["4", "1"], "model names compare case-insensitively");
-  assert.deepEqual(ids({ route: "/v1/chat/completions" }), ["3"]);
-  assert.deepEqual(ids({ status: { min: 400, max: 499 } }), ["4", "3"]);
-  assert.deepEqual(ids({ status: { min: 201, max: 201 } }), ["2"]);
-  assert.deepEqual(ids({ action: "key.create" }), ["2"]);
-  assert.deepEqual(ids({ action: "*" }), ["2"]);
-  assert.deepEqual(ids({ since: t0 + 1000, until: t0 + 2000 }), ["3", "2"]);
-  assert.deepEqual(ids({ key: "k1", status: { min: 400, max: 499 } }), ["4"], "filters combine");
-  log.close();
-});
-
-test("paging by cursor: every row exactly once, newest first, while new rows keep arriving", () => {
-  db.exec("DELETE FROM audit_log");
-  const log = new AuditLog(db, { retentionMs: DAY });
-  for (let i = 0; i < 25; i++) log.record(entry({ requestId: `old-${i}` }));
-  const seen: string[] = [];
-  let before: number | undefined;
-  let pages = 0;
-  do {
-    const page = log.query({ limit: 7, ...(before !== undefined && { before }) });
-    seen.push(...page.entries.map((e) => e.requestId));
-    before = page.nextBefore;
-    pages++;
-    // New requests between pages: they are newer than the first page, so no page shifts
-    log.record(entry({ requestId: `new-${pages}` }));
-  } while (before !== undefined);
-  assert.equal(pages, 4);
-  assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `old-${24 - i}`));
-  log.close();
-});
-
-test("retention: prune removes rows older than the retention, by the clock; 0 = nothing recorded", () => {
-  db.exec("DELETE FROM audit_log");
-  let now = 1_700_000_000_000;
-  const log = new AuditLog(db, { retentionMs: 90 * DAY, now: () => now });
-  log.record(entry({ time: now - 91 * DAY, requestId: "too old" }));
-  log.record(entry({ time: now - 89 * DAY, requestId: "kept" }));
-  log.record(entry({ time: now, requestId: "new" }));
-  assert.equal(log.prune(), 1);
-  assert.deepEqual(log.query({ limit: 10 }).entries.map((e) => e.requestId), ["new", "kept"]);
-  now += 2 * DAY;
-  assert.equal(log.prune(), 1, "a row ages out as the clock moves");
-  assert.deepEqual(log.query({ limit: 10 }).entries.map((e) => e.requestId), ["new"]);
-  log.close();
-  const off = new AuditLog(db, { retentionMs: 0 });
-  assert.equal(off.enabled, false);
-  off.record(entry({ requestId: "never" }));
-  off.close();
-  assert.ok(!new AuditLog(db, { retentionMs: DAY }).query({ limit: 10 }).entries.some((e) => e.requestId === "never"));
-});
-
-test("a batch that cannot be written is reported, and the log goes on", () => {
-  db.exec("DELETE FROM audit_log");
-  const failures: number[] = [];
-  const log = new AuditLog(db, { retentionMs: DAY, onError: (_error, rows) => failures.push(rows) });
-  log.record(entry({ requestId: null as unknown as string })); // NOT NULL violated
-  log.flush();
-  assert.deepEqual(failures, [1]);
-  log.record(entry({ requestId: "fine" }));
-  assert.deepEqual(log.query({ limit: 10 }).entries.map((e) => e.requestId), ["fine"]);
-  log.close();
-});
+}
 
 test("actions come from route, method and success; targets from params, body or the answer", () => {
   assert.deepEqual(actionOf("POST", "/api/keys", 201, { params: {}, body: { name: "x" }, response: { id: "newid123" } }), { action: "key.create", target: "newid123" });

@@ -84,6 +84,7 @@ const recipes: Record<string, Recipe> = {
   "DELETE /api/jobs/:id": { path: "/api/jobs/abc123", status: 404 },
   "HEAD /api/blobs/:digest": { path: `/api/blobs/${noDigest}`, status: 404 },
   "POST /api/blobs/:digest": { path: `/api/blobs/${blobDigest}`, status: [201, 200] },
+  "GET /api/blobs/:digest": { path: `/api/blobs/${noDigest}`, status: 404 },
   "POST /api/keys": { path: "/api/keys", body: { name: "made by the matrix", scope: "inference" }, status: 201 },
   "GET /api/keys": { path: "/api/keys", status: 200 },
   "DELETE /api/keys/:id": { path: async () => `/api/keys/${(await createKey({ name: "to revoke", scope: "inference" })).id}`, status: 200 },
@@ -98,7 +99,7 @@ async function aCopy(): Promise<string> {
 }
 
 async function createKey(input: Parameters<FakeServer["app"]["services"]["keys"]["create"]>[0]): Promise<{ id: string; key: string }> {
-  const { key, record } = server.app.services.keys.create(input);
+  const { key, record } = await server.app.services.keys.create(input);
   return { id: record.id, key };
 }
 
@@ -169,14 +170,18 @@ before(async () => {
   keys.inferenceChat = (await createKey({ name: "chat only", scope: "inference", models: ["chat"] })).key;
   keys.adminChat = (await createKey({ name: "chat admin", scope: "admin", models: ["chat"] })).key;
   const revoked = await createKey({ name: "revoked", scope: "admin" });
-  server.app.services.keys.revoke(revoked.id);
+  await server.app.services.keys.revoke(revoked.id);
   keys.revoked = revoked.key;
   const expired = await createKey({ name: "expired", scope: "admin", expiresAt: new Date(Date.now() + 3_600_000) });
   keys.expired = expired.key;
-  // Time passing, as another process would see it: the expiry moved into the past through a second connection
-  const other = openDatabase(dataPaths(server.home).database);
-  other.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").run(Date.now() - 1000, expired.id);
-  other.close();
+  // Time passing, as another process would see it: the expiry moved into the past through a second connection (as
+  // every write to the keys does, it raises their version in the same transaction)
+  const other = await openDatabase({ file: dataPaths(server.home).database, url: server.app.services.config.databaseUrl });
+  await other.transaction(async (tx) => {
+    await tx.run("UPDATE api_keys SET expires_at = ? WHERE id = ?", [Date.now() - 1000, expired.id]);
+    await tx.run("UPDATE state_versions SET version = version + 1 WHERE name = 'api_keys'");
+  });
+  await other.close();
 });
 
 after(async () => {
@@ -347,7 +352,7 @@ test("a revoked key stops working at once; the keys routes never show a secret",
 test("/metrics answers without a key when AI_SERVER_METRICS_OPEN is set", async () => {
   const open = await startFakeServer({ metricsOpen: "1" });
   try {
-    open.app.services.keys.create({ name: "k", scope: "admin" });
+    await open.app.services.keys.create({ name: "k", scope: "admin" });
     assert.equal((await fetch(`${open.baseUrl}/metrics`)).status, 200);
     assert.equal((await fetch(`${open.baseUrl}/api/tags`)).status, 401);
   } finally {
@@ -364,9 +369,9 @@ describe("when keys are required", () => {
         assert.equal((await fetch(`${open.baseUrl}/api/jobs`, { headers })).status, 200, "the anonymous client is admin");
       }
       // The first key turns authentication on at once; revoking the last one turns it off
-      const { record } = open.app.services.keys.create({ name: "first", scope: "admin" });
+      const { record } = await open.app.services.keys.create({ name: "first", scope: "admin" });
       assert.equal((await fetch(`${open.baseUrl}/api/tags`)).status, 401);
-      open.app.services.keys.revoke(record.id);
+      await open.app.services.keys.revoke(record.id);
       assert.equal((await fetch(`${open.baseUrl}/api/tags`)).status, 200);
     } finally {
       await open.close();

@@ -74,9 +74,9 @@ describe("serve on 0.0.0.0", () => {
     const home = path.join(dir, "withkey");
     const first = await serve({ AI_SERVER_HOST: "0.0.0.0:0", AI_SERVER_HOME: home });
     assert.equal(first.code, 1);
-    const db = openDatabase(dataPaths(home).database);
-    new KeyStore(db).create({ name: "admin", scope: "admin" });
-    db.close();
+    const db = await openDatabase({ file: dataPaths(home).database });
+    await (await KeyStore.open(db)).create({ name: "admin", scope: "admin" });
+    await db.close();
     const keyed = await serve({ AI_SERVER_HOST: "0.0.0.0:0", AI_SERVER_HOME: home });
     assert.equal(keyed.ready, true, keyed.output);
   });
@@ -96,12 +96,12 @@ test("the refusal only applies beyond loopback, with no usable key, unless allow
   assert.match((await openAddressRefusal(loadConfig({}, { home, host: "192.168.1.5" }))) ?? "", /192\.168\.1\.5:11434/);
   assert.equal(await openAddressRefusal(config({ allowOpen: "1" })), undefined);
   // A key that can no longer be used does not count
-  const db = openDatabase(dataPaths(home).database);
-  const keys = new KeyStore(db);
-  const { record } = keys.create({ name: "gone", scope: "admin" });
-  keys.revoke(record.id);
+  const db = await openDatabase({ file: dataPaths(home).database });
+  const keys = await KeyStore.open(db);
+  const { record } = await keys.create({ name: "gone", scope: "admin" });
+  await keys.revoke(record.id);
   assert.match((await openAddressRefusal(config({}))) ?? "", /refusing to start/);
-  keys.create({ name: "works", scope: "inference" });
-  db.close();
+  await keys.create({ name: "works", scope: "inference" });
+  await db.close();
   assert.equal(await openAddressRefusal(config({})), undefined);
 });

@@ -18,9 +18,9 @@ const client = (apiKey: string): OpenAI => new OpenAI({ baseURL: `${server.baseU
 before(async () => {
   server = await startFakeServer();
   const keys = server.app.services.keys;
-  owner = client(keys.create({ name: "owner", scope: "inference" }).key);
-  other = client(keys.create({ name: "other", scope: "inference" }).key);
-  admin = client(keys.create({ name: "admin", scope: "admin" }).key);
+  owner = client((await keys.create({ name: "owner", scope: "inference" })).key);
+  other = client((await keys.create({ name: "other", scope: "inference" })).key);
+  admin = client((await keys.create({ name: "admin", scope: "admin" })).key);
 });
 
 after(async () => {

@@ -15,8 +15,8 @@ let limited: string;
 
 before(async () => {
   server = await startFakeServer();
-  key = server.app.services.keys.create({ name: "sdk", scope: "inference" }).key;
-  limited = server.app.services.keys.create({ name: "chat only", scope: "inference", models: ["chat"] }).key;
+  key = (await server.app.services.keys.create({ name: "sdk", scope: "inference" })).key;
+  limited = (await server.app.services.keys.create({ name: "chat only", scope: "inference", models: ["chat"] })).key;
 });
 
 after(async () => {

@@ -49,9 +49,9 @@ async function failing(env: Record<string, string>, ...args: string[]): Promise<
 }
 
 /** The keys of a home, read as the server reads them. */
-function storedKeys(home: string): { keys: KeyStore; close(): void } {
-  const db = openDatabase(dataPaths(home).database);
-  return { keys: new KeyStore(db), close: () => db.close() };
+async function storedKeys(home: string): Promise<{ keys: KeyStore; close(): Promise<void> }> {
+  const db = await openDatabase({ file: dataPaths(home).database });
+  return { keys: await KeyStore.open(db), close: () => db.close() };
 }
 
 describe("with no server running", () => {
@@ -63,13 +63,13 @@ describe("with no server running", () => {
     assert.match(created.stderr, /in the local store/);
     assert.match(created.stderr, /shown this once/);
 
-    const store = storedKeys(path.join(dir, "local"));
+    const store = await storedKeys(path.join(dir, "local"));
     try {
       const check = store.keys.check(key);
       assert.equal(check.ok, true);
       assert.deepEqual(check.ok && check.record.limits, { rpm: 60, tpm: 5000, maxParallel: 2 });
     } finally {
-      store.close();
+      await store.close();
     }
 
     const id = key.slice(4, 12);
@@ -145,11 +145,11 @@ describe("with a server running", () => {
   });
 
   test("the other commands send AI_SERVER_API_KEY (or AI_SERVER_ADMIN_KEY) too", async () => {
-    const { key } = server.app.services.keys.create({ name: "lister", scope: "inference" });
+    const { key } = await server.app.services.keys.create({ name: "lister", scope: "inference" });
     assert.match(await failing(env, "list"), /API key is required/);
     assert.match((await aiServer({ ...env, AI_SERVER_API_KEY: key }, "list")).stdout, /chat:latest/);
     const adminSecret = "the-admin-key-from-the-setting-0123456789abcdef";
-    server.app.services.keys.ensureSettingKey(adminSecret);
+    await server.app.services.keys.ensureSettingKey(adminSecret);
     assert.match((await aiServer({ ...env, AI_SERVER_ADMIN_KEY: adminSecret }, "jobs", "--json")).stdout, /^\[/);
   });
 });

@@ -46,7 +46,7 @@ test("create, list, cp and rm work on the local store when no server runs", asyn
     assert.deepEqual(store.list().map((m) => m.name), ["other:v1"]);
     assert.equal(await store.blobs.has(store.require("other:v1").modelDigest), true, "the copy keeps the weights");
   } finally {
-    close();
+    await close();
   }
 });
 

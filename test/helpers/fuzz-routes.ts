@@ -105,6 +105,7 @@ const KNOWN: Record<string, Omit<FuzzRoute, "method" | "url">> = {
   "DELETE /api/jobs/:id": { path: "/api/jobs/abc123", pathWith: (s) => `/api/jobs/${s}` },
   "HEAD /api/blobs/:digest": { path: `/api/blobs/${ABSENT_DIGEST}`, pathWith: (s) => `/api/blobs/${s}`, raw: true },
   "POST /api/blobs/:digest": { path: `/api/blobs/${ABSENT_DIGEST}`, pathWith: (s) => `/api/blobs/${s}`, raw: true },
+  "GET /api/blobs/:digest": { path: `/api/blobs/${ABSENT_DIGEST}`, pathWith: (s) => `/api/blobs/${s}` },
   "POST /v1/chat/completions": {
     path: "/v1/chat/completions",
     schema: chatCompletionSchema,

@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config/load.js";
 import type { SettingName } from "../../src/config/schema.js";
 import type { Engine, EngineName } from "../../src/engine/engine.js";
 import { buildLlamaServer } from "./llama-server-binary.js";
+import { freshSuiteDatabase } from "./postgres-server.js";
 
 export interface TestServer {
   /** e.g. "http://127.0.0.1:43521" */
@@ -29,12 +30,33 @@ export interface StartOptions {
   beforeListen?: (app: App) => void;
 }
 
-/** Builds the real app over a temp home and listens on 127.0.0.1, on a free port. */
+/**
+ * Builds the real app over a temp home and listens on 127.0.0.1, on a free port. With AI_SERVER_TEST_DATABASE_URL
+ * (`npm run test:postgres`), its state is in a fresh database of that PostgreSQL server, dropped by close, unless
+ * the test names a database itself.
+ */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const home = await mkdtemp(path.join(os.tmpdir(), "ai-server-test-"));
+  const suiteDatabase = process.env.AI_SERVER_TEST_DATABASE_URL;
+  const database = suiteDatabase && options.config?.databaseUrl === undefined ? await suiteDatabaseFor(suiteDatabase, options.config?.home) : undefined;
   // The in-process engine unless a test names one: its tests use fixtures in node-llama-cpp's tool-call syntax.
-  const config = loadConfig({}, { home, host: "127.0.0.1:0", logLevel: "silent", threads: 1, engine: "llama-cpp", ...options.config });
-  const app = await buildApp(config, options.engine ? { engine: options.engine } : {});
+  const config = loadConfig({}, {
+    home,
+    host: "127.0.0.1:0",
+    logLevel: "silent",
+    threads: 1,
+    engine: "llama-cpp",
+    ...(database && { databaseUrl: database.url }),
+    ...options.config,
+  });
+  let app: App;
+  try {
+    app = await buildApp(config, options.engine ? { engine: options.engine } : {});
+  } catch (error) {
+    await database?.drop();
+    await rm(home, { recursive: true, force: true });
+    throw error;
+  }
   options.beforeListen?.(app);
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   return {
@@ -47,9 +69,24 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       const closing = app.close();
       app.http.server.closeAllConnections();
       await closing;
+      await database?.drop();
       await rm(home, { recursive: true, force: true });
     },
   };
+}
+
+/** The databases of homes a test gave (`config.home`): a server started again on that home finds its state, as in SQLite. */
+const homeDatabases = new Map<string, Promise<{ url: string; drop(): Promise<void> }>>();
+
+/** A fresh database on the suite's PostgreSQL, or the one of the home a test gave (kept: the home outlives the server). */
+async function suiteDatabaseFor(serverUrl: string, home: unknown): Promise<{ url: string; drop(): Promise<void> }> {
+  if (typeof home !== "string") return freshSuiteDatabase(serverUrl);
+  let database = homeDatabases.get(home);
+  if (database === undefined) {
+    database = freshSuiteDatabase(serverUrl);
+    homeDatabases.set(home, database);
+  }
+  return { url: (await database).url, drop: async () => undefined };
 }
 
 /**

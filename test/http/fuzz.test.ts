@@ -217,11 +217,11 @@ function expectationWithKeys(fuzzCase: FuzzCase, credential: Credential): Expect
 describe("with keys on", () => {
   const keys = { admin: "", inference: "", chatOnly: "" };
 
-  before(() => {
+  before(async () => {
     const create = server.app.services.keys.create.bind(server.app.services.keys);
-    keys.admin = create({ name: "fuzz admin", scope: "admin" }).key;
-    keys.inference = create({ name: "fuzz app", scope: "inference" }).key;
-    keys.chatOnly = create({ name: "fuzz chat only", scope: "inference", models: ["chat"] }).key;
+    keys.admin = (await create({ name: "fuzz admin", scope: "admin" })).key;
+    keys.inference = (await create({ name: "fuzz app", scope: "inference" })).key;
+    keys.chatOnly = (await create({ name: "fuzz chat only", scope: "inference", models: ["chat"] })).key;
   });
 
   test("malformed requests with no key, wrong keys and keys of every scope get 401, 403 or the open server's answer", async () => {

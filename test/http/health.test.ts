@@ -164,7 +164,7 @@ describe("while every slot is busy", () => {
       assert.equal((await get(server, "/ready")).status, 200);
       const metrics = await fetch(`${server.baseUrl}/metrics`);
       assert.equal(metrics.status, 200);
-      assert.match(await metrics.text(), /ai_server_num_requests_running\{model="chat:latest"\} 2/);
+      assert.match(await metrics.text(), /ai_server_num_requests_running\{model="chat:latest",model_name="chat:latest"\} 2/);
       assert.equal(engine.running, 2, "the generations still run");
 
       stop.abort();

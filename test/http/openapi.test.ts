@@ -99,9 +99,10 @@ describe("the document", () => {
   test("covers every route the server registers, and only those", () => {
     const registered = server.app.http.registeredRoutes;
     const documented = documentedRoutes(registered);
-    // Left out: the CORS preflight, and the HEAD twin Fastify adds to every GET route.
+    // Left out: the CORS preflight, and the HEAD twin Fastify adds to every GET route but GET /api/blobs/:digest
+    // (registered after a HEAD route of its own).
     const gets = registered.filter((r) => r.method === "GET").length;
-    assert.equal(registered.length - documented.length, gets + 1, "only OPTIONS * and the HEAD twins are left out");
+    assert.equal(registered.length - documented.length, gets, "only OPTIONS * and the HEAD twins are left out");
     assert.ok(documented.some((r) => r.method === "HEAD" && r.url === "/api/blobs/:digest"), "a HEAD route of its own is kept");
 
     const missing = documented.filter((route) => !operations().some(([method, path]) => method === route.method.toLowerCase() && matches(route, path)));

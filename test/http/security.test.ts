@@ -44,6 +44,19 @@ test("a preflight may announce any x-stainless-* header (new SDK releases add so
   assert.ok(!allowed.includes("x-evil"));
 });
 
+test("a page may send the session header and read the request id, session, replica and rate-limit headers", async () => {
+  const preflight = await fetch(`${server.baseUrl}/api/chat`, {
+    method: "OPTIONS",
+    headers: { origin: "http://localhost:3000", "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-session-id" },
+  });
+  assert.ok((preflight.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(/,\s*/).includes("x-session-id"));
+  const response = await fetch(`${server.baseUrl}/api/version`, { headers: { origin: "http://localhost:3000", "x-session-id": "s-1" } });
+  const exposed = (response.headers.get("access-control-expose-headers") ?? "").toLowerCase().split(/,\s*/);
+  for (const header of ["x-request-id", "x-session-id", "x-ai-server-replica", "retry-after", "x-ratelimit-remaining-requests"]) {
+    assert.ok(exposed.includes(header), `${header} in ${exposed.join(",")}`);
+  }
+});
+
 test("a page from another origin is refused with 403 before anything runs, even a 'simple' text/plain POST", async () => {
   const response = await fetch(`${server.baseUrl}/api/copy`, {
     method: "POST",

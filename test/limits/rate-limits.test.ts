@@ -26,8 +26,8 @@ let adminKey: string;
 let now = 1_000_000;
 
 /** A key with these limits, made through the key store (the admin routes are tested elsewhere). */
-function keyWith(limits: Limits, name = "limited"): string {
-  return server.app.services.keys.create({ name, scope: "inference", limits }).key;
+async function keyWith(limits: Limits, name = "limited"): Promise<string> {
+  return (await server.app.services.keys.create({ name, scope: "inference", limits })).key;
 }
 
 function post(route: string, key: string, body: unknown, init: RequestInit = {}): Promise<Response> {
@@ -57,7 +57,7 @@ before(async () => {
   server = await startFakeServer();
   // Counting on the test's clock: Retry-After is exact and a minute passes when the test says so
   server.app.services.limits = new MemoryLimitCounter({ now: () => now });
-  adminKey = server.app.services.keys.create({ name: "admin", scope: "admin" }).key;
+  adminKey = (await server.app.services.keys.create({ name: "admin", scope: "admin" })).key;
 });
 
 after(() => server.close());
@@ -68,7 +68,7 @@ beforeEach(() => {
 
 describe("requests per minute", () => {
   test("a key with rpm 2: two requests with the x-ratelimit headers, the third 429 in OpenAI's shape with the right Retry-After", async () => {
-    const key = keyWith({ rpm: 2 });
+    const key = await keyWith({ rpm: 2 });
     const before429 = await rateLimitedCount("rpm");
     const first = await post("/v1/chat/completions", key, openaiChat);
     assert.equal(first.status, 200);
@@ -116,7 +116,7 @@ describe("requests per minute", () => {
   });
 
   test("in Ollama's and Anthropic's shapes, with the same headers", async () => {
-    const ollamaKey = keyWith({ rpm: 1 });
+    const ollamaKey = await keyWith({ rpm: 1 });
     assert.equal((await post("/api/chat", ollamaKey, ollamaChat)).status, 200);
     const ollama = await post("/api/chat", ollamaKey, ollamaChat);
     assert.equal(ollama.status, 429);
@@ -126,7 +126,7 @@ describe("requests per minute", () => {
     const ollamaBody = (await ollama.json()) as { error: string };
     assert.match(ollamaBody.error, /rate limit of 1 requests per minute reached/);
 
-    const anthropicKey = keyWith({ rpm: 1 });
+    const anthropicKey = await keyWith({ rpm: 1 });
     const anthropicRequest = (): Promise<Response> =>
       postJson(server.baseUrl, "/v1/messages", anthropicMessage, { headers: { "content-type": "application/json", "x-api-key": anthropicKey, "anthropic-version": "2023-06-01" } });
     assert.equal((await anthropicRequest()).status, 200);
@@ -141,7 +141,7 @@ describe("requests per minute", () => {
   });
 
   test("probes, metrics and the root are not counted; a key without limits gets no headers", async () => {
-    const key = keyWith({ rpm: 1 });
+    const key = await keyWith({ rpm: 1 });
     for (let i = 0; i < 3; i++) {
       for (const route of ["/health", "/ready", "/"]) assert.equal((await fetch(`${server.baseUrl}${route}`, { headers: { authorization: `Bearer ${key}` } })).status, 200, route);
     }
@@ -149,7 +149,7 @@ describe("requests per minute", () => {
     assert.equal(counted.status, 200, "its one request of the minute is still there");
     assert.equal(counted.headers.get("x-ratelimit-remaining-requests"), "0");
 
-    const unlimited = await post("/v1/chat/completions", keyWith({}, "unlimited"), openaiChat);
+    const unlimited = await post("/v1/chat/completions", await keyWith({}, "unlimited"), openaiChat);
     assert.equal(unlimited.status, 200);
     assert.deepEqual(Object.values(rateHeaders(unlimited)).filter((v) => v !== null), []);
   });
@@ -157,7 +157,7 @@ describe("requests per minute", () => {
 
 describe("tokens per minute", () => {
   test("charged with each request's real counts when it ends (whole or streamed), then 429 while the minute's budget is spent", async () => {
-    const key = keyWith({ tpm: 10 });
+    const key = await keyWith({ tpm: 10 });
     const before429 = await rateLimitedCount("tpm");
     const first = await post("/v1/chat/completions", key, openaiChat);
     assert.equal(first.status, 200);
@@ -196,7 +196,7 @@ describe("tokens per minute", () => {
   });
 
   test("a long generation overdraws the budget and the key waits until the debt is repaid", async () => {
-    const key = keyWith({ tpm: 10 });
+    const key = await keyWith({ tpm: 10 });
     server.engine.script = { tokens: Array.from({ length: 27 }, () => "x ") };
     assert.equal((await post("/api/chat", key, ollamaChat)).status, 200);
     const refused = await post("/api/chat", key, ollamaChat);
@@ -210,7 +210,7 @@ describe("tokens per minute", () => {
 
 describe("requests running at once", () => {
   test("max_parallel 1: an endless stream holds the slot after its handler returned; its client disconnecting frees it", async () => {
-    const key = keyWith({ maxParallel: 1 });
+    const key = await keyWith({ maxParallel: 1 });
     server.engine.script = { tokens: ["tick "], endless: true, delayMs: 20 };
     const before429 = await rateLimitedCount("max_parallel");
     const client = new AbortController();
@@ -225,7 +225,7 @@ describe("requests running at once", () => {
     assert.equal(error.type, "rate_limit_error");
     assert.match(error.message, /already has 1 request\(s\) running, its max_parallel limit/);
     assert.equal(await rateLimitedCount("max_parallel"), before429 + 1);
-    const other = keyWith({ maxParallel: 1 }, "another");
+    const other = await keyWith({ maxParallel: 1 }, "another");
     assert.equal((await post("/api/tags", other, {}, { method: "GET", body: null })).status, 200, "another key has its own slots");
 
     const abortsBefore = server.engine.aborts;
@@ -237,7 +237,7 @@ describe("requests running at once", () => {
   });
 
   test("max_parallel 1: a stream that ends normally frees its slot; a refused request leaves nothing held", async () => {
-    const key = keyWith({ maxParallel: 1 });
+    const key = await keyWith({ maxParallel: 1 });
     for (let i = 0; i < 3; i++) {
       const streamed = await post("/api/chat", key, { ...ollamaChat, stream: true });
       assert.equal(streamed.status, 200, `stream ${i}`);

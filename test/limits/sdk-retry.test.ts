@@ -34,7 +34,7 @@ before(async () => {
 after(() => server.close());
 
 test("openai: a 429 is retried after Retry-After and succeeds; without retries it is a RateLimitError with the headers", async () => {
-  const key = server.app.services.keys.create({ name: "one a window", scope: "inference", limits: { rpm: 1 } }).key;
+  const key = (await server.app.services.keys.create({ name: "one a window", scope: "inference", limits: { rpm: 1 } })).key;
   const seen: Array<{ status: number; retryAfterMs: string | null }> = [];
   const openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: key, fetch: recordingFetch(seen) });
   assert.equal((await openai.chat.completions.create({ model: "chat", messages })).choices[0]?.message.content, "Hello world");
@@ -60,7 +60,7 @@ test("openai: a 429 is retried after Retry-After and succeeds; without retries i
 });
 
 test("anthropic: a 429 is retried after retry-after-ms and succeeds", async () => {
-  const key = server.app.services.keys.create({ name: "one a window too", scope: "inference", limits: { rpm: 1 } }).key;
+  const key = (await server.app.services.keys.create({ name: "one a window too", scope: "inference", limits: { rpm: 1 } })).key;
   const seen: Array<{ status: number; retryAfterMs: string | null }> = [];
   const anthropic = new Anthropic({ baseURL: server.baseUrl, apiKey: key, fetch: recordingFetch(seen) });
   await anthropic.messages.create({ model: "chat", max_tokens: 16, messages });

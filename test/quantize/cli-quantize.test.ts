@@ -52,7 +52,7 @@ test("create -q on the local store when no server runs: quantized, recorded, the
     assert.equal(await store.blobs.has(await sha256File(f16)), false, "the F16 copy no model uses is removed");
     assert.deepEqual(await store.blobs.list(), [model.modelDigest]);
   } finally {
-    close();
+    await close();
   }
 });
 

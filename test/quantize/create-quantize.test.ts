@@ -10,7 +10,6 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import Database from "better-sqlite3";
 import { Ollama } from "ollama";
 import { gguf, writeGguf } from "../fixtures/gguf-writer.js";
 import { writeRandomModel, writeScriptedModel } from "../fixtures/models.js";
@@ -59,14 +58,10 @@ async function reply(name: string): Promise<string> {
   return response.response ?? "";
 }
 
-/** The rows of the quantizations table. */
-function quantizations(): Array<{ source_digest: string; type: string; result_digest: string }> {
-  const db = new Database(path.join(server.home, "ai-server.db"), { readonly: true });
-  try {
-    return db.prepare("SELECT source_digest, type, result_digest FROM quantizations ORDER BY created_at").all() as Array<{ source_digest: string; type: string; result_digest: string }>;
-  } finally {
-    db.close();
-  }
+/** The rows of the quantizations table (in the server's database). */
+async function quantizations(): Promise<Array<{ source_digest: string; type: string; result_digest: string }>> {
+  const rows = await server.app.services.database.all("SELECT source_digest, type, result_digest FROM quantizations ORDER BY created_at");
+  return rows.map((row) => ({ source_digest: String(row.source_digest), type: String(row.type), result_digest: String(row.result_digest) }));
 }
 
 /** ~50 MB of F16 weights (rows of 512 and 2048): seconds of work for the tool on one thread. */
@@ -121,7 +116,7 @@ test("quantize q8_0 from an uploaded F16 GGUF: progress lines, the new quantizat
   ]);
   assert.equal(await headBlob(digest), 200);
   assert.equal(await headBlob(source), 404, "the uploaded F16 source, which no model uses, is removed");
-  assert.deepEqual(quantizations(), [{ source_digest: source, type: "Q8_0", result_digest: digest }]);
+  assert.deepEqual(await quantizations(), [{ source_digest: source, type: "Q8_0", result_digest: digest }]);
   // Q8_0 keeps the scripted model's weights (one-hot embeddings, one large logit) exact enough to answer the same
   assert.equal(await reply("scripted:q8"), REPLY);
 });
@@ -168,8 +163,8 @@ test("a split F16 model (its parts linked for the tool) becomes one quantized fi
 });
 
 test("the same source and type are quantized once: a second create reuses the result without running the tool", { skip: tool.skip }, async () => {
-  const before = quantizations().length;
-  const first = quantizations().find((row) => row.type === "Q8_0");
+  const before = (await quantizations()).length;
+  const first = (await quantizations()).find((row) => row.type === "Q8_0");
   assert.ok(first, "the Q8_0 quantization of the first test is recorded");
 
   // The same bytes uploaded again (the first create removed them), another spelling of the type
@@ -184,13 +179,13 @@ test("the same source and type are quantized once: a second create reuses the re
     { status: "success" },
   ]);
   assert.equal((await show("again:q8")).digest, first.result_digest);
-  assert.equal(quantizations().length, before, "no new quantization was recorded");
+  assert.equal((await quantizations()).length, before, "no new quantization was recorded");
 
   // From the F16 model too: same weights, same type
   const fromModel = await postJson(server.baseUrl, "/api/create", { model: "again:q4", from: "scripted:f16", quantize: "q4_k_m", stream: false });
   assert.equal(fromModel.status, 200);
   assert.equal((await show("again:q4")).digest, (await show("scripted:q4")).digest);
-  assert.equal(quantizations().length, before);
+  assert.equal((await quantizations()).length, before);
 
   // The type the source already is: nothing to do, the model uses the source's weights
   const same = await postJson(server.baseUrl, "/api/create", { model: "again:f16", from: "scripted:f16", quantize: "f16", stream: false });
@@ -272,14 +267,14 @@ test("concurrent creates of one quantization share one run; one client leaving d
   assert.match(rest, /"status":"success"/);
   assert.equal(server.app.services.store.get("shared:a"), undefined);
   assert.equal(server.app.services.store.require("shared:b").metadata.quantizationLevel, "Q4_K_M");
-  assert.equal(quantizations().filter((row) => row.source_digest === source).length, 1);
+  assert.equal((await quantizations()).filter((row) => row.source_digest === source).length, 1);
 });
 
 test("a client that disconnects stops the quantization: the tool is killed and nothing is left behind", { skip: tool.skip }, async () => {
   // IQ4_XS takes seconds on one thread here, so the tool is surely still running when we leave
   const source = await uploadBlob(server.baseUrl, await bigF16());
   const blobsBefore = (await readdir(path.join(server.home, "models", "blobs"))).sort();
-  const rowsBefore = quantizations().length;
+  const rowsBefore = (await quantizations()).length;
 
   const controller = new AbortController();
   const response = await postJson(server.baseUrl, "/api/create", { model: "cancelled", files: { "model.gguf": source }, quantize: "iq4_xs" }, { signal: controller.signal });
@@ -298,6 +293,6 @@ test("a client that disconnects stops the quantization: the tool is killed and n
     await sleep(50);
   }
   assert.equal(server.app.services.store.get("cancelled"), undefined);
-  assert.equal(quantizations().length, rowsBefore);
+  assert.equal((await quantizations()).length, rowsBefore);
   assert.deepEqual((await readdir(path.join(server.home, "models", "blobs"))).sort(), blobsBefore, "no blob was added");
 });

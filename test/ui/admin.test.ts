@@ -63,7 +63,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
   });
 
   test("keys on: sign in; create an inference key and see its secret once; it is listed; revoke it", async () => {
-    const ops = server.app.services.keys.create({ name: "ops", scope: "admin" });
+    const ops = await server.app.services.keys.create({ name: "ops", scope: "admin" });
     const page = await browser.newPage();
     const seen = watchPage(page);
     await signInAt(page, ops.key, "admin/keys");
@@ -152,7 +152,7 @@ describe("dashboard: Admin pages", { skip: noBrowser }, () => {
   });
 
   test("an inference key: no Admin page in the dashboard, and the keys API answers 403", async () => {
-    const user = server.app.services.keys.create({ name: "dev", scope: "inference" });
+    const user = await server.app.services.keys.create({ name: "dev", scope: "inference" });
     const page = await browser.newPage();
     await signInAt(page, user.key, "admin/keys");
     assert.equal(await page.getByTestId("nav-admin").count(), 0);

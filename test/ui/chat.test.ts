@@ -311,7 +311,7 @@ describe("chat playground", { skip: noBrowser }, () => {
       assert.ok(!local.includes(user.key) && !/ais_/.test(local), "no key in localStorage");
       await page.close();
     } finally {
-      server.app.services.keys.revoke(user.record.id);
+      await server.app.services.keys.revoke(user.record.id);
     }
   });
 });

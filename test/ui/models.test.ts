@@ -205,7 +205,7 @@ describe("models page", { skip: noBrowser }, () => {
       assert.equal(await page.getByTestId("models-copy-button").count(), 0);
       await page.close();
     } finally {
-      server.app.services.keys.revoke(viewer.record.id);
+      await server.app.services.keys.revoke(viewer.record.id);
     }
   });
 });

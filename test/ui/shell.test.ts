@@ -67,8 +67,8 @@ describe("dashboard shell", { skip: noBrowser }, () => {
       await page.getByTestId("nav-admin").waitFor();
       await page.close();
     } finally {
-      server.app.services.keys.revoke(admin.record.id);
-      server.app.services.keys.revoke(user.record.id);
+      await server.app.services.keys.revoke(admin.record.id);
+      await server.app.services.keys.revoke(user.record.id);
     }
   });
 });

@@ -41,7 +41,7 @@ export async function listAudit(services: Services, request: FastifyRequest, rep
     throw new ForbiddenError(`key "${principal.keyId}" is limited to some models; the audit log shows every model's requests, so reading it needs an admin key without that limit`);
   }
   const query = toAuditQuery(parseBody(auditQuerySchema, request.query ?? {}), services.audit.time());
-  const page = services.audit.query(query);
+  const page = await services.audit.query(query);
   return reply.send({ entries: page.entries.map(toWireEntry), next_cursor: page.nextBefore === undefined ? null : String(page.nextBefore) });
 }
 

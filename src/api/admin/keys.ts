@@ -61,7 +61,7 @@ export function toWireKey(record: ApiKeyRecord, now: Date): WireKey {
 /** POST /api/keys: 201 with the new key (the only time it is shown) and its record. */
 export async function createKey(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const now = new Date();
-  const { key, record } = services.keys.create(toNewKey(parseBody(newKeySchema, request.body), now));
+  const { key, record } = await services.keys.create(toNewKey(parseBody(newKeySchema, request.body), now));
   return reply.status(201).send({ ...toWireKey(record, now), key } satisfies WireCreatedKey);
 }
 
@@ -74,5 +74,5 @@ export async function listKeys(services: Services, _request: FastifyRequest, rep
 /** DELETE /api/keys/{id}: revokes the key at once; 200 with its record (404 for an unknown id). */
 export async function revokeKey(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = parseBody(keyIdSchema, request.params);
-  return reply.send(toWireKey(services.keys.revoke(id), new Date()));
+  return reply.send(toWireKey(await services.keys.revoke(id), new Date()));
 }

@@ -15,19 +15,19 @@ const KEEPALIVE_MS = 15_000;
 /** POST /api/jobs: starts a pull in the background (or joins the one running for that model): 202 with the job. */
 export async function createJob(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(jobSchema, request.body);
-  const job = services.jobs.start({ model: requestedModel(body), substitute: body.substitute ?? true, insecure: body.insecure ?? false });
+  const job = await services.jobs.start({ model: requestedModel(body), substitute: body.substitute ?? true, insecure: body.insecure ?? false });
   return reply.status(202).header("location", `/api/jobs/${job.id}`).send(toWireJob(job));
 }
 
 /** GET /api/jobs[?state=running,queued]: jobs, newest first. */
 export async function listJobs(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { state } = parseBody(jobListSchema, request.query ?? {});
-  return reply.send({ jobs: services.jobs.list(state).map(toWireJob) });
+  return reply.send({ jobs: (await services.jobs.list(state)).map(toWireJob) });
 }
 
 export async function getJob(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = parseBody(jobIdSchema, request.params);
-  return reply.send(toWireJob(services.jobs.get(id)));
+  return reply.send(toWireJob(await services.jobs.get(id)));
 }
 
 /** DELETE /api/jobs/{id}: cancels the job if it still runs (removing its partial data) and removes it. */
@@ -42,7 +42,7 @@ export async function deleteJob(services: Services, request: FastifyRequest, rep
  */
 export async function jobEvents(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = parseBody(jobIdSchema, request.params);
-  services.jobs.get(id); // 404 before the stream starts
+  await services.jobs.get(id); // 404 before the stream starts
   const body = new PassThrough();
   const gone = new AbortController();
   const updates = jobUpdates((listener) => services.jobs.subscribe(id, listener), AbortSignal.any([gone.signal, watcherSignal(reply)]));

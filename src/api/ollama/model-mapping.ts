@@ -1,6 +1,7 @@
 import type { Capability, ModelMetadata, ModelRecord } from "../../domain/model.js";
 import type { RunningModel } from "../../scheduler/scheduler.js";
 import { rfc3339 } from "./mapping.js";
+import { toWireUpstream, toWireUpstreamStatus, type WireUpstream, type WireUpstreamStatus } from "./upstream-mapping.js";
 
 /** Pure domain → wire mapping of the model listings: /api/tags, /api/show and /api/ps (Ollama's §1.7 shapes). */
 
@@ -32,6 +33,8 @@ export interface ShowResponse {
   model_info: Record<string, unknown>;
   capabilities: Capability[];
   modified_at: string;
+  /** Our extension: the endpoints of a model served by them (no weights; keys never shown). */
+  upstream?: WireUpstream;
 }
 
 export interface PsModel {
@@ -58,6 +61,8 @@ export interface PsModel {
   batches?: { total: number; multi_sequence: number; max_sequences: number };
   /** Our extension: speculative tokens checked and accepted since load (when speculative decoding is on). */
   speculative?: { drafted: number; accepted: number };
+  /** Our extension: a model served by upstream endpoints, each one's health and cooldown. */
+  upstream?: WireUpstreamStatus;
 }
 
 /** Go's longest duration (~292 years): what Ollama adds to "now" for a model that never expires. */
@@ -85,7 +90,10 @@ export function toTagsModel(record: ModelRecord): TagsModel {
   };
 }
 
-/** `weightsPath` is where the weights blob lives; the generated Modelfile's FROM line points at it. */
+/**
+ * `weightsPath` is where the weights blob lives; the generated Modelfile's FROM line points at it (for a model served
+ * by upstream endpoints, which has none, its own name).
+ */
 export function toShowResponse(record: ModelRecord, weightsPath: string): ShowResponse {
   const template = record.template ?? record.metadata.chatTemplate;
   const parameters = parameterLines(record.parameters).map(([key, value]) => `${key.padEnd(30)} ${value}`);
@@ -99,6 +107,7 @@ export function toShowResponse(record: ModelRecord, weightsPath: string): ShowRe
     model_info: record.metadata.modelInfo,
     capabilities: record.metadata.capabilities,
     modified_at: rfc3339(record.modifiedAt),
+    ...(record.upstream && { upstream: toWireUpstream(record.upstream) }),
   };
 }
 
@@ -148,5 +157,6 @@ export function toPsModel(running: RunningModel, now: Date): PsModel {
       batches: { total: running.stats.batching.batches, multi_sequence: running.stats.batching.multiSequence, max_sequences: running.stats.batching.maxSequences },
     }),
     ...(running.stats.speculative.drafted > 0 && { speculative: running.stats.speculative }),
+    ...(running.stats.upstream && { upstream: toWireUpstreamStatus(running.stats.upstream) }),
   };
 }

@@ -15,7 +15,7 @@ export async function listModels(services: Services, request: FastifyRequest, re
 export async function showModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(showSchema, request.body);
   const record = services.store.require(requestedModel(body));
-  return reply.send(toShowResponse(record, services.store.modelPath(record.modelDigest)));
+  return reply.send(toShowResponse(record, record.upstream ? record.name : services.store.modelPath(record.modelDigest)));
 }
 
 /** GET /api/ps: loaded models the request's key may see, with our `active` / `queued` request counts. */

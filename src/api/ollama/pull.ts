@@ -20,7 +20,7 @@ type Line = Record<string, unknown>;
  */
 export async function pullModel(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const body = parseBody(pullSchema, request.body);
-  const job = services.jobs.start({ model: requestedModel(body), substitute: body.substitute ?? true, insecure: body.insecure ?? false });
+  const job = await services.jobs.start({ model: requestedModel(body), substitute: body.substitute ?? true, insecure: body.insecure ?? false });
   const updates = jobUpdates((listener) => services.jobs.subscribe(job.id, listener), watcherSignal(reply));
   return respond(reply, body.stream ?? true, pullLines(updates), (all) => all[all.length - 1] ?? { status: "success" });
 }

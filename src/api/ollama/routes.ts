@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.js";
 import { acceptJsonWhateverTheContentType, bindHandlers } from "../route-kit.js";
-import { blobExists, streamRawBodies, uploadBlob } from "./blobs.js";
+import { blobExists, downloadBlob, streamRawBodies, uploadBlob } from "./blobs.js";
 import { chat } from "./chat.js";
 import { createModel } from "./create.js";
 import { embed, embeddings } from "./embed.js";
@@ -47,6 +47,8 @@ export function ollamaRoutes(services: Services): FastifyPluginAsync {
       streamRawBodies(raw);
       raw.head("/api/blobs/:digest", on(blobExists));
       raw.post("/api/blobs/:digest", on(uploadBlob));
+      // After the HEAD route: Fastify adds no HEAD twin to a GET whose HEAD is taken, so HEAD keeps its own answer.
+      raw.get("/api/blobs/:digest", on(downloadBlob));
     });
   };
 }

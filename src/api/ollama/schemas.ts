@@ -8,6 +8,7 @@ export { parseOptions } from "../../inference/model-options.js";
 /** Ollama's `options`: the model options of every API. */
 export type WireOptions = ModelOptions;
 import { JOB_STATES } from "../../domain/job.js";
+import { upstreamSchema } from "./upstream-schema.js";
 
 /**
  * Wire schemas of every /api/* request body. They are as lenient as Ollama is where real clients differ:
@@ -166,6 +167,8 @@ export const createSchema = z.object({
   /** The pre-0.5 API sent a whole Modelfile as text. */
   modelfile: optional(z.string()),
   stream: optional(z.boolean()),
+  /** Ours: a model served by remote OpenAI-compatible endpoints instead of weights (upstream-schema.ts). */
+  upstream: optional(upstreamSchema),
 });
 export type CreateBody = z.output<typeof createSchema>;
 

@@ -15,14 +15,14 @@ export interface PlacedItem {
  * string being one user message. `item_reference` inputs are replaced by the stored items they name. A response
  * or item that is not stored (or no longer) is a ResponseNotFoundError naming it; no input at all is a 400.
  */
-export function resolveConversation(
+export async function resolveConversation(
   store: ResponseStore,
   body: Pick<ResponsesBody, "input" | "previous_response_id">,
   viewer: ResponseViewer,
-): PlacedItem[] {
+): Promise<PlacedItem[]> {
   const items: PlacedItem[] = [];
   if (body.previous_response_id !== undefined) {
-    const previous = store.get(body.previous_response_id, viewer);
+    const previous = await store.get(body.previous_response_id, viewer);
     if (!previous) throw new ResponseNotFoundError("previous_response_id: response", body.previous_response_id);
     for (const stored of [...previous.input, ...previous.output]) {
       items.push({ item: asConversationItem(stored, ["previous_response_id"]), field: "previous_response_id" });
@@ -31,14 +31,17 @@ export function resolveConversation(
   const input = body.input;
   if (typeof input === "string") items.push({ item: { type: "message", role: "user", content: input }, field: "input" });
   else {
-    (input ?? []).forEach((raw, index) => {
+    for (const [index, raw] of (input ?? []).entries()) {
       const path = ["input", index];
       const parsed = parseInputItem(raw, path);
-      if (parsed.type !== "item_reference") return items.push({ item: parsed, field: pathText(path) });
-      const stored = store.item(parsed.id, viewer);
+      if (parsed.type !== "item_reference") {
+        items.push({ item: parsed, field: pathText(path) });
+        continue;
+      }
+      const stored = await store.item(parsed.id, viewer);
       if (stored === undefined) throw new ResponseNotFoundError(`${pathText(path)}: item`, parsed.id);
-      return items.push({ item: asConversationItem(stored, path), field: pathText(path) });
-    });
+      items.push({ item: asConversationItem(stored, path), field: pathText(path) });
+    }
   }
   if (items.length === 0) throw new InvalidRequestError("input: expected a string or input items (or a previous_response_id to continue)");
   return items;

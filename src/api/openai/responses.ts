@@ -29,15 +29,15 @@ export async function createResponse(services: Services, request: FastifyRequest
   refuseFields(request.body, REFUSED_RESPONSES_FIELDS);
   const body = parseBody(responsesSchema, request.body);
   const record = requireModel(services, body.model);
-  const conversation = resolveConversation(services.responses, body, viewerOf(request));
+  const conversation = await resolveConversation(services.responses, body, viewerOf(request));
   const { request: chat, options } = toResponsesChat(body, conversation, record);
   const store = body.store !== false && services.responses.enabled;
   const run = new ResponseRun(responseShell(body, options, store));
   const signal = clientSignal(reply);
   const spec = extrasRunSpec(record, options, body, signal, startedNs);
   const generation = streamOnModel(services, spec, (model, modelSignal) => model.chat(chat, modelSignal));
-  const keep = (response: ResponseObject): void => {
-    if (store) saveResponse(services, body, conversation, response, request.requestContext.principal.keyId);
+  const keep = async (response: ResponseObject): Promise<void> => {
+    if (store) await saveResponse(services, body, conversation, response, request.requestContext.principal.keyId);
   };
 
   if (body.stream) {
@@ -50,7 +50,7 @@ export async function createResponse(services: Services, request: FastifyRequest
   }
   for await (const event of generation) run.add(event);
   const { response } = run.finish();
-  keep(response);
+  await keep(response);
   return reply.send(response);
 }
 
@@ -58,7 +58,7 @@ export async function createResponse(services: Services, request: FastifyRequest
 async function* responseEvents(
   run: ResponseRun,
   generation: AsyncIterable<RunEvent>,
-  keep: (response: ResponseObject) => void,
+  keep: (response: ResponseObject) => Promise<void>,
   signal: AbortSignal,
   log: (error: unknown) => void,
 ): AsyncGenerator<ResponseEvent> {
@@ -67,7 +67,7 @@ async function* responseEvents(
     for await (const event of generation) yield* run.add(event);
     const end = run.finish();
     yield* end.closing;
-    keep(end.response);
+    await keep(end.response);
     yield end.final;
   } catch (error) {
     if (signal.aborted) return; // the client went away: there is no one to tell
@@ -77,9 +77,9 @@ async function* responseEvents(
 }
 
 /** Stores a response: the request's settings, the whole conversation it answered, its output (each item by id). */
-function saveResponse(services: Services, body: ResponsesBody, conversation: readonly PlacedItem[], response: ResponseObject, owner: string | null): void {
+async function saveResponse(services: Services, body: ResponsesBody, conversation: readonly PlacedItem[], response: ResponseObject, owner: string | null): Promise<void> {
   const { input: _input, ...settings } = body;
-  services.responses.save(
+  await services.responses.save(
     {
       id: response.id,
       createdAt: new Date(response.created_at * 1000),
@@ -115,7 +115,7 @@ export async function getResponse(services: Services, request: FastifyRequest, r
   if ((request.query as { stream?: unknown } | undefined)?.stream === "true") {
     throw new InvalidRequestError("stream: a stored response is not replayed as events; retrieve it without stream");
   }
-  const stored = services.responses.get(id, viewerOf(request));
+  const stored = await services.responses.get(id, viewerOf(request));
   if (!stored) throw new ResponseNotFoundError("response", id);
   return reply.send(stored.response);
 }
@@ -123,6 +123,6 @@ export async function getResponse(services: Services, request: FastifyRequest, r
 /** DELETE /v1/responses/{id}: forgets the response and its items; 404 when there is none. */
 export async function deleteResponse(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const id = responseId(request);
-  if (!services.responses.delete(id, viewerOf(request))) throw new ResponseNotFoundError("response", id);
+  if (!(await services.responses.delete(id, viewerOf(request)))) throw new ResponseNotFoundError("response", id);
   return reply.send({ id, object: "response", deleted: true });
 }

@@ -24,6 +24,7 @@ const MEDIA_TYPES: Record<Exclude<Media, "none">, string> = {
   sse: "text/event-stream",
   text: "text/plain",
   html: "text/html",
+  binary: "application/octet-stream",
 };
 
 const DESCRIPTION = [
@@ -64,14 +65,16 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[]): OpenAp
 
 /**
  * The routes an operation is written for: every registered one but the CORS preflight (`OPTIONS *`) and the HEAD
- * twin Fastify adds to each GET route (a HEAD route of its own, such as /api/blobs/:digest, stays).
+ * twin Fastify adds to each GET route (a HEAD route of its own, such as /api/blobs/:digest, stays). A twin is
+ * registered right after its GET; a HEAD route registered before the GET of its path keeps Fastify from adding one.
  */
 export function documentedRoutes(routes: readonly RegisteredRoute[]): RegisteredRoute[] {
-  const gets = new Set(routes.filter((r) => r.method === "GET").map((r) => r.url));
+  const getsSoFar = new Set<string>();
   const seen = new Set<string>();
   return routes.filter((route) => {
     const key = `${route.method} ${route.url}`;
-    if (route.method === "OPTIONS" || (route.method === "HEAD" && gets.has(route.url)) || seen.has(key)) return false;
+    if (route.method === "GET") getsSoFar.add(route.url);
+    if (route.method === "OPTIONS" || (route.method === "HEAD" && getsSoFar.has(route.url)) || seen.has(key)) return false;
     seen.add(key);
     return true;
   });

@@ -20,7 +20,7 @@ export const TAGS = {
 export type Tag = keyof typeof TAGS;
 
 /** How a success is sent: JSON, Ollama's NDJSON stream, server-sent events, plain text, or no body. */
-export type Media = "json" | "ndjson" | "sse" | "text" | "html" | "none";
+export type Media = "json" | "ndjson" | "sse" | "text" | "html" | "binary" | "none";
 
 /** One answer a client may get besides the errors. */
 export interface Answer {
@@ -151,6 +151,18 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     path: "blobDigest",
     body: "binary",
     answers: [empty("Stored", 201), empty("Already stored")],
+  },
+  "GET /api/blobs/:digest": {
+    tag: "admin",
+    operationId: "downloadBlob",
+    summary: "A stored blob's bytes (whole model weights: how a replica fetches weights it lacks from a peer)",
+    description: "Content-Length, a strong ETag and `x-content-digest: sha256:<hex>`; one `Range` (with `If-Range`) resumes a transfer.",
+    path: "blobDigest",
+    answers: [
+      { status: 200, description: "The blob", media: ["binary"] },
+      { status: 206, description: "The requested byte range (`Content-Range`)", media: ["binary"] },
+      empty("The range starts past the end (`Content-Range: bytes */<size>`)", 416),
+    ],
   },
 
   "POST /api/jobs": {

@@ -20,9 +20,10 @@ import type { ChatRequest, CompletionRequest, LogprobsRequest, Message, OutputFo
 import type { EmbedRequest, EmbedResult, RerankRequest, RerankResult, Token as DomainToken, TokenizeRequest } from "../../domain/embedding.js";
 import { AppError, ContextOverflowError, InternalError, InvalidRequestError, RequestCancelledError } from "../../domain/errors.js";
 import type { FinishReason, GenerationEvent } from "../../domain/generation.js";
-import type { LoadedModel, LoadSpec, ModelStats } from "../engine.js";
+import type { KvCacheUsage, LoadedModel, LoadSpec, ModelStats } from "../engine.js";
 import { EventStream } from "../event-stream.js";
 import { renderPromptTemplate } from "../prompt-template.js";
+import { SessionSlots } from "../session-slots.js";
 import { validateStructuredOutput } from "../structured-output.js";
 import { hasLaterSystem, rendersSystemInPlace, SYSTEM_PROBE, systemAsUserTurns } from "../system-turns.js";
 import { toChatHistory } from "./chat-history.js";
@@ -56,6 +57,8 @@ export class LlamaCppModel implements LoadedModel {
   private systemInPlace?: boolean;
 
   private readonly sequences: LlamaContextSequence[];
+  /** The sequence that served each session last (ChatRequest.session). */
+  private readonly sessions = new SessionSlots<LlamaContextSequence>();
 
   /**
    * @param predictor makes each sequence's token predictor (speculative decoding), or undefined for none
@@ -87,7 +90,18 @@ export class LlamaCppModel implements LoadedModel {
       drafted += validated + refuted;
       accepted += validated;
     }
-    return { speculative: { drafted, accepted }, ...(this.batches && { batching: this.batches.stats() }) };
+    return { speculative: { drafted, accepted }, ...(this.batches && { batching: this.batches.stats() }), kvCache: this.kvCache() };
+  }
+
+  /** Every sequence's cells, and those the sequences serving a request hold now. */
+  private kvCache(): KvCacheUsage {
+    let used = 0;
+    let size = 0;
+    for (const sequence of this.sequences) {
+      size += sequence.contextSize;
+      if (!this.freeSequences.includes(sequence)) used += Math.min(sequence.nextTokenIndex, sequence.contextSize);
+    }
+    return { used, size };
   }
 
   /** The weights (on the GPU when any layer is offloaded) and what node-llama-cpp booked for the context. */
@@ -122,7 +136,7 @@ export class LlamaCppModel implements LoadedModel {
         ...(request.system !== undefined && request.system !== "" ? [{ role: "system" as const, content: request.system }] : []),
         { role: "user", content: request.prompt },
       ];
-      const chat: ChatRequest = { messages, format: request.format, sampling: request.sampling, thinking: request.thinking };
+      const chat: ChatRequest = { messages, format: request.format, sampling: request.sampling, thinking: request.thinking, ...(request.session !== undefined && { session: request.session }) };
       return this.runChat(request.logprobs ? { ...chat, logprobs: request.logprobs } : chat, signal, true);
     }
     let input: { tokens: Token[]; stopTriggers: LlamaText[] } | undefined;
@@ -372,9 +386,24 @@ export class LlamaCppModel implements LoadedModel {
    * taken when it keeps more than it loses. When none does (a new conversation, or a side request of an agent between
    * its turns), the one idle the longest is taken, as llama-server picks its slots: the conversations in use keep
    * their caches, however long or short they are, and a shared template header does not hand a stranger's cache over.
+   * A request of a session takes the sequence that served the session last when it is free (SessionSlots); a session
+   * new here (or whose sequence is busy) is chosen for in the same way among the sequences no other session was served
+   * on last, when there are any, so that a shared system prompt does not hand it another session's cache.
    */
-  private takeSequence(prompt: () => readonly Token[]): LlamaContextSequence | undefined {
-    if (this.freeSequences.length <= 1) return this.freeSequences.pop();
+  private takeSequence(prompt: () => readonly Token[], session: string | undefined): LlamaContextSequence | undefined {
+    const own = session === undefined ? undefined : this.sessions.ownFree(session, this.freeSequences);
+    const spare = session === undefined || own !== undefined ? [] : this.freeSequences.filter((sequence) => !this.sessions.holds(sequence));
+    const sequence = own ?? this.bestSequence(spare.length > 0 ? spare : this.freeSequences, prompt);
+    if (sequence === undefined) return undefined;
+    this.freeSequences.splice(this.freeSequences.indexOf(sequence), 1);
+    if (session !== undefined && (own !== undefined || !this.sessions.has(session))) this.sessions.served(session, sequence);
+    else this.sessions.taken(sequence);
+    return sequence;
+  }
+
+  /** Of `candidates` (free, idle the longest first), the one whose cache keeps the most of the prompt (takeSequence). */
+  private bestSequence(candidates: readonly LlamaContextSequence[], prompt: () => readonly Token[]): LlamaContextSequence | undefined {
+    if (candidates.length <= 1) return candidates[0];
     let tokens: readonly Token[];
     try {
       tokens = prompt();
@@ -383,13 +412,13 @@ export class LlamaCppModel implements LoadedModel {
     }
     let best = 0; // freeSequences is in the order they were freed: the first has been idle the longest
     let bestScore = 0;
-    this.freeSequences.forEach((sequence, index) => {
+    candidates.forEach((sequence, index) => {
       const cached = sequence.contextTokens;
       const shared = commonPrefixLength(cached, tokens);
       const score = shared - (cached.length - shared);
       if (score > bestScore) [best, bestScore] = [index, score];
     });
-    return this.freeSequences.splice(best, 1)[0];
+    return candidates[best];
   }
 
   /**
@@ -404,7 +433,7 @@ export class LlamaCppModel implements LoadedModel {
    */
   private generate(
     signal: AbortSignal,
-    request: { format: OutputFormat; logprobs?: LogprobsRequest },
+    request: { format: OutputFormat; logprobs?: LogprobsRequest; session?: string },
     prompt: () => readonly Token[],
     options: { stopAtContextEnd?: boolean; rendered?: boolean },
     run: (sequence: LlamaContextSequence, output: Output) => Promise<RunResult>,
@@ -413,7 +442,7 @@ export class LlamaCppModel implements LoadedModel {
     const onAbort = (): void => abort.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     const stream = new EventStream<GenerationEvent>(() => abort.abort());
-    const sequence = this.takeSequence(prompt);
+    const sequence = this.takeSequence(prompt, request.session);
     if (!sequence) {
       signal.removeEventListener("abort", onAbort);
       stream.fail(new InternalError("no free sequence: more requests than slots reached the model"));

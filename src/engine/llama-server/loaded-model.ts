@@ -10,6 +10,8 @@ import { fitConversation, mightOverflow, type FittedConversation } from "./conte
 import { runGeneration, type StreamPlan, type Timings } from "./generation.js";
 import { toFormatBody, toLogprobsBody, toOaiMessages, toSamplingBody, toThinkingBody, toToolsBody, type OaiMessage } from "./request-body.js";
 import type { ServerProcess } from "./server-process.js";
+import { SessionPlacement, type Placement } from "./session-placement.js";
+import { KvCacheReading } from "./slots.js";
 import { THINKING_MARKERS } from "./thinking-split.js";
 import { normalise } from "../vectors.js";
 
@@ -54,6 +56,10 @@ export class LlamaServerModel implements LoadedModel {
   embeddingProcess?: ServerProcess;
   /** The rerank process, once started. */
   rerankProcess?: ServerProcess;
+  /** Sessions' requests steered to their slots (id_slot). */
+  private readonly placement: SessionPlacement;
+  /** The KV cache's usage, read from /slots at scrape time. */
+  private readonly kvCache: KvCacheReading;
 
   constructor(
     readonly spec: LoadSpec,
@@ -62,6 +68,8 @@ export class LlamaServerModel implements LoadedModel {
     private readonly header: ModelHeader,
     private readonly side: SideProcesses,
   ) {
+    this.placement = new SessionPlacement(server.client);
+    this.kvCache = new KvCacheReading(server.client);
     void server.crashed.then((error) => {
       this.fatalCrash = { error, fatal: true };
       this.report(this.fatalCrash);
@@ -81,7 +89,12 @@ export class LlamaServerModel implements LoadedModel {
   }
 
   stats(): ModelStats {
-    return { speculative: { ...this.speculative } };
+    const kvCache = this.kvCache.value;
+    return { speculative: { ...this.speculative }, ...(kvCache && { kvCache }) };
+  }
+
+  refreshStats(): Promise<void> {
+    return this.kvCache.refresh();
   }
 
   /**
@@ -102,7 +115,7 @@ export class LlamaServerModel implements LoadedModel {
   chat(request: ChatRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
     const sampling = toSamplingBody(request.sampling, this.spec.contextSize);
     const logprobsTop = request.logprobs?.top;
-    return this.generate(signal, async (abort) => {
+    return this.generate(signal, request.session, async (abort) => {
       const tools = toToolsBody(request.tools ?? [], request.toolChoice, request.parallelToolCalls);
       if (request.logprobs !== undefined && tools.tools !== undefined) {
         throw new InvalidRequestError("log-probabilities cannot be returned together with tools on the llama-server engine: ask for one or the other");
@@ -150,12 +163,12 @@ export class LlamaServerModel implements LoadedModel {
     const extra = request.logprobs !== undefined ? { logprobsTop: request.logprobs.top } : {};
     if (request.suffix !== undefined && request.suffix !== "") {
       const body = { input_prefix: request.prompt, input_suffix: request.suffix, prompt: "", ...sampling, ...format, ...logprobs };
-      return this.generate(signal, async () => ({ route: "/infill", body, format: request.format, ...extra }));
+      return this.generate(signal, request.session, async () => ({ route: "/infill", body, format: request.format, ...extra }));
     }
     if (request.raw) {
-      return this.generate(signal, async () => ({ route: "/completion", body: { prompt: request.prompt, ...sampling, ...format, ...logprobs }, format: request.format, ...extra }));
+      return this.generate(signal, request.session, async () => ({ route: "/completion", body: { prompt: request.prompt, ...sampling, ...format, ...logprobs }, format: request.format, ...extra }));
     }
-    return this.generate(signal, async (abort): Promise<StreamPlan> => {
+    return this.generate(signal, request.session, async (abort): Promise<StreamPlan> => {
       const text =
         request.template !== undefined
           ? renderPromptTemplate(request.template, { Prompt: request.prompt, ...(request.system !== undefined && { System: request.system }) })
@@ -290,11 +303,33 @@ export class LlamaServerModel implements LoadedModel {
     if (bad !== undefined) throw new InvalidRequestError(`token id ${bad} is not in the model's vocabulary (ids 0 to ${this.header.vocabSize - 1})`);
   }
 
-  private generate(signal: AbortSignal, plan: (signal: AbortSignal) => Promise<StreamPlan>): AsyncIterable<GenerationEvent> {
-    return runGeneration(this.client, plan, signal, (timings: Timings) => {
+  /**
+   * Runs a plan; a session's request names the slot that served the session last, when it is free (its `id_slot`,
+   * SessionPlacement), so that its cache holds the conversation's prefix.
+   */
+  private generate(signal: AbortSignal, session: string | undefined, plan: (signal: AbortSignal) => Promise<StreamPlan>): AsyncIterable<GenerationEvent> {
+    const onTimings = (timings: Timings): void => {
       this.speculative.drafted += timings.draft_n ?? 0;
       this.speculative.accepted += timings.draft_n_accepted ?? 0;
-    });
+    };
+    if (session === undefined) return runGeneration(this.client, plan, signal, onTimings);
+    let placement: Placement | undefined;
+    let ended = false;
+    const placed = async (planSignal: AbortSignal): Promise<StreamPlan> => {
+      // Placed while the plan is made (both ask llama-server); a placement that comes after the end is let go at once.
+      const where = this.placement.place(session, planSignal).then((found) => {
+        placement = found;
+        if (ended) found.release();
+        return found;
+      });
+      const [planned, { slot }] = await Promise.all([plan(planSignal), where]);
+      return slot === undefined ? planned : { ...planned, body: { ...planned.body, id_slot: slot } };
+    };
+    const release = (): void => {
+      ended = true;
+      placement?.release();
+    };
+    return releasing(runGeneration(this.client, placed, signal, onTimings), release);
   }
 
   /** A conversation (with its tools and template switches) rendered by the model's chat template, ready for the assistant's turn. */
@@ -339,6 +374,15 @@ export class LlamaServerModel implements LoadedModel {
   private async tokenIds(client: ServerClient, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
     const { tokens } = await client.post<{ tokens: number[] }>("/tokenize", { content: text, add_special: addSpecial, parse_special: true }, signal);
     return tokens;
+  }
+}
+
+/** The events, then `release` however they end (completed, failed, or left by the consumer). */
+async function* releasing<T>(events: AsyncIterable<T>, release: () => void): AsyncGenerator<T> {
+  try {
+    yield* events;
+  } finally {
+    release();
   }
 }
 
