@@ -109,7 +109,8 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
     partSize: config.pullPartSize,
     stallTimeoutMs: config.pullStallTimeoutMs,
   });
-  const jobs = new Jobs<PullPlan>(new JobStore<PullPlan>(db), pullWork(config, scheduler, { store, downloader, quantizer }, paths.probes), {
+  const jobStore = new JobStore<PullPlan>(db);
+  const jobs = new Jobs<PullPlan>(jobStore, pullWork(config, scheduler, { store, downloader, quantizer }, paths.probes), {
     maxRunning: config.maxDownloads,
     // A server started again on this host and home takes its unfinished pulls back at once; other replicas wait for
     // their claims to lapse.
@@ -120,8 +121,7 @@ export async function buildApp(config: Config, overrides: { engine?: Engine } = 
   });
   // Fetches the weights a model needs that are not here, verified: from a peer replica (AI_SERVER_PEERS), else again
   // from the source its finished pull job recorded; progress goes to the log.
-  const pullRecords = new JobStore<PullPlan>(db);
-  const weights = weightsFetcherFor(config, { store, downloader, pulls: () => pullRecords.list(), log: (level, message) => notify({ level, message }) });
+  const weights = weightsFetcherFor(config, { store, downloader, pulls: () => jobStore.list(), log: (level, message) => notify({ level, message }) });
   // Stored responses (/v1/responses) past their retention are never served; they are also removed, now and hourly.
   const responses = new ResponseStore(db, { retentionMs: config.responsesRetentionMs });
   const warnOf = (what: string) => (error: unknown) => notify({ level: "warn", message: `${what}: ${error instanceof Error ? error.message : String(error)}` });
